@@ -1,0 +1,37 @@
+// swift-tools-version: 6.0
+// hpcserve: interactive servers on Slurm compute nodes, reached safely from a laptop.
+// The toolchain only: no package dependencies (login nodes are often offline).
+import PackageDescription
+
+let templates = ["common.sh", "functions.sh", "jupyter.sh", "rstudio.sh", "paraview.sh",
+                 "license.sh", "reverse-tunnel.sh"]
+
+var package = Package(
+    name: "hpcserve",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "hpcserve", targets: ["hpcserve"]),
+    ],
+    targets: [
+        .target(
+            name: "HPCServeTemplates",
+            path: "Templates",
+            exclude: ["README.md"],
+            resources: templates.map { .embedInCode($0) }
+        ),
+        .target(name: "HPCServeCore", dependencies: ["HPCServeTemplates"]),
+        .executableTarget(name: "hpcserve", dependencies: ["HPCServeCore"]),
+        .testTarget(
+            name: "HPCServeCoreTests",
+            dependencies: ["HPCServeCore"],
+            exclude: ["Snapshots"]
+        ),
+    ]
+)
+
+// One place for settings every target gets.
+for target in package.targets {
+    var settings = target.swiftSettings ?? []
+    settings.append(.enableUpcomingFeature("ExistentialAny"))
+    target.swiftSettings = settings
+}

@@ -1,0 +1,73 @@
+/// Where the server listens on the compute node.
+public enum ListenMode: String, Sendable, CaseIterable {
+    /// A Unix socket in a 0700 node-local directory (only where the app supports one).
+    case socket
+    /// 127.0.0.1 on a free port.
+    case tcp
+}
+
+/// How the job script decides the server is up.
+public enum ReadinessProbe: Sendable, Equatable {
+    /// Any HTTP answer on this path (authentication is checked later by the watcher).
+    case http(path: String)
+    /// The port is in LISTEN state (read from /proc/net/tcp, no connection is made:
+    /// pvserver takes a probe's connection for its one client).
+    case tcpListen
+}
+
+/// How the per-job secret is shown to and used by the server.
+public enum SecretKind: String, Sendable {
+    /// 48 hex characters, given to the server by environment.
+    case token
+    /// 48 hex characters checked by a generated helper that reads a 0600 file.
+    case password
+    /// A decimal number from 1 to 2147483647 (ParaView's connect-id).
+    case connectID = "connect-id"
+}
+
+/// An option only one app has (e.g. Jupyter's `--classic`), handed to its template.
+public struct AppOption: Sendable {
+    /// Spellings, long name first (`--classic`).
+    public let names: [String]
+    /// `nil` for a flag, else the value's name in help text.
+    public let valueName: String?
+    public let help: String
+    /// Template variable that receives the value (flags: "1" when given, "0" otherwise).
+    public let variable: String
+    /// The value when the option is not given.
+    public let defaultValue: String
+    /// Checks a given value and returns what the template gets.
+    public let validate: @Sendable (String) throws -> String
+}
+
+/// Everything hpcserve knows about one server application: data, plus one template.
+/// Adding an app means one profile here and one file in `Templates/`.
+public struct AppProfile: Sendable {
+    /// The subcommand and template name (`jupyter` → `Templates/jupyter.sh`).
+    public let name: String
+    public let title: String
+    /// One line for `hpcserve --help`.
+    public let summary: String
+    /// Listening modes the app supports, the default first.
+    public let listenModes: [ListenMode]
+    public let secret: SecretKind
+    public let probe: ReadinessProbe
+    /// The path the user opens (Jupyter `/lab`); `nil` when the client is not a browser.
+    public let urlPath: String?
+    /// The port suggested for the laptop end of the tunnel.
+    public let laptopPort: Int
+    public let options: [AppOption]
+    /// Lines for the script's header comment: what is special about this app.
+    public let notes: [String]
+
+    public var templateName: String { name + ".sh" }
+}
+
+public enum Apps {
+    /// Every app, in the order help lists them.
+    public static let all: [AppProfile] = [jupyter, rstudio, paraview]
+
+    public static func named(_ name: String) -> AppProfile? {
+        all.first { $0.name == name }
+    }
+}

@@ -1,0 +1,19 @@
+extension Apps {
+    /// RStudio Server's `rserver`, run as the user, with a generated password helper.
+    public static let rstudio = AppProfile(
+        name: "rstudio",
+        title: "RStudio Server",
+        summary: "RStudio Server (rserver as you, password checked by a generated helper)",
+        listenModes: [.tcp, .socket],
+        secret: .password,
+        probe: .http(path: "/"),
+        urlPath: "/",
+        laptopPort: 8787,
+        options: [],
+        notes: [
+            "rserver runs as you (--server-user) with a per-job password checked by a generated",
+            "PAM helper that reads it from a 0600 file; data, database and cookie key are per job.",
+            "With --listen socket, rserver needs --www-socket (RStudio Server 2024.12 or later).",
+        ]
+    )
+}

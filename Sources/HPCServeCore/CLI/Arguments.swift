@@ -1,0 +1,102 @@
+/// One option a command accepts.
+public struct OptionSpec: Sendable {
+    /// Spellings, the long one first: `["--time", "-t"]`.
+    public let names: [String]
+    /// The value's name in help (`TIME`), or `nil` for a flag.
+    public let valueName: String?
+    public let repeatable: Bool
+    public let help: String
+
+    public init(_ names: [String], value: String? = nil, repeatable: Bool = false, help: String) {
+        self.names = names
+        self.valueName = value
+        self.repeatable = repeatable
+        self.help = help
+    }
+
+    public var key: String { names[0] }
+}
+
+/// What a command line holds once read against a command's options.
+public struct ParsedArguments: Sendable, Equatable {
+    /// Values by the option's long name; flags get "" per occurrence.
+    public var values: [String: [String]] = [:]
+    public var positionals: [String] = []
+    /// The words after `--`, if it was given.
+    public var passthrough: [String]?
+
+    public func has(_ key: String) -> Bool { values[key] != nil }
+    public func value(_ key: String) -> String? { values[key]?.last }
+    public func all(_ key: String) -> [String] { values[key] ?? [] }
+}
+
+/// A small table-driven reader: `--opt value`, `--opt=value`, `-o value`, `-ovalue`,
+/// flags, positionals and a `--` passthrough. Unknown options get a "did you mean".
+public enum ArgumentReader {
+    public static func read(_ words: [String], options: [OptionSpec], command: String) throws -> ParsedArguments {
+        var byName: [String: OptionSpec] = [:]
+        for spec in options { for name in spec.names { byName[name] = spec } }
+        var parsed = ParsedArguments()
+        var i = 0
+        while i < words.count {
+            let word = words[i]
+            i += 1
+            if word == "--" {
+                parsed.passthrough = Array(words[i...])
+                break
+            }
+            guard word.hasPrefix("-"), word.count > 1 else {
+                try Validate.basic(word, option: "argument")
+                parsed.positionals.append(word)
+                continue
+            }
+            var name = word
+            var inlineValue: String?
+            if word.hasPrefix("--"), let eq = word.firstIndex(of: "=") {
+                name = String(word[..<eq])
+                inlineValue = String(word[word.index(after: eq)...])
+            } else if !word.hasPrefix("--"), word.count > 2, byName[word] == nil {
+                // -t2:00:00 → -t with value 2:00:00 (only for options that take a value)
+                let short = String(word.prefix(2))
+                if let spec = byName[short], spec.valueName != nil {
+                    name = short
+                    inlineValue = String(word.dropFirst(2))
+                }
+            }
+            guard let spec = byName[name] else {
+                throw UsageError(unknownOption(name, options: options, command: command))
+            }
+            var value = ""
+            if spec.valueName != nil {
+                if let inlineValue {
+                    value = inlineValue
+                } else {
+                    guard i < words.count else {
+                        throw UsageError("\(spec.key) needs a value (\(spec.valueName!)); see 'hpcserve \(command) --help'")
+                    }
+                    let next = words[i]
+                    if next.hasPrefix("-"), next.count > 1, byName[next] != nil || next.hasPrefix("--") {
+                        throw UsageError("\(spec.key) needs a value (\(spec.valueName!)), but got the option \(Validate.show(next))")
+                    }
+                    value = next
+                    i += 1
+                }
+            } else if inlineValue != nil {
+                throw UsageError("\(spec.key) is a flag and takes no value")
+            }
+            if parsed.values[spec.key] != nil, !spec.repeatable {
+                throw UsageError("\(spec.key) is given more than once; give it once")
+            }
+            parsed.values[spec.key, default: []].append(value)
+        }
+        return parsed
+    }
+
+    static func unknownOption(_ name: String, options: [OptionSpec], command: String) -> String {
+        let candidates = options.flatMap(\.names).filter { $0.hasPrefix("--") }
+        if let near = Suggest.closest(to: name, in: candidates) {
+            return "unknown option \(Validate.show(name)); did you mean \(near)?"
+        }
+        return "unknown option \(Validate.show(name)); see 'hpcserve \(command) --help'"
+    }
+}

@@ -1,0 +1,142 @@
+/// The help texts: plain static text, checked by golden tests.
+public enum Help {
+    public static let main = """
+    hpcserve: run an interactive server (Jupyter, RStudio Server, ParaView) on a Slurm
+    compute node and reach it from your laptop safely: whole node, server on 127.0.0.1 or a
+    private Unix socket, a per-job secret, and no TCP port open on the login node.
+
+    Usage:
+      hpcserve script APP [OPTIONS] [-- SBATCH-OPTIONS]   print an sbatch script for APP
+      hpcserve snippet license [OPTIONS]                  bash for a job: license server via a gateway
+      hpcserve snippet reverse-tunnel [OPTIONS]           bash for a job: tunnel back to the login node
+      hpcserve help [COMMAND]                             help for a command
+      hpcserve --version
+
+    Apps:
+    \(Apps.all.map { "  " + $0.name.padding(toLength: 10, withPad: " ", startingAt: 0) + $0.summary }.joined(separator: "\n"))
+
+    Examples:
+      hpcserve script jupyter --time 2:00:00 > jupyter.sh && sbatch jupyter.sh
+      hpcserve script rstudio -t 4:00:00 -p interactive --module R/4.4 -o rstudio.sh
+      hpcserve script paraview -t 1:00:00 --ranks 4 --module ParaView/5.13
+      hpcserve snippet license --gateway gw01 --server lic.example.org --port 27000
+
+    Exit codes: 0 ok, 1 failure, 64 usage error, 69 a required tool is missing, 70 internal error.
+    Files: ~/.hpcserve/jobs/JOBID/ (private session directories; HPCSERVE_DIR moves them),
+    ~/.config/hpcserve/templates/ (template overrides). See hpcserve(1).
+
+    """
+
+    public static let script = """
+    Usage: hpcserve script APP [OPTIONS] [-- SBATCH-OPTIONS]
+
+    Print an sbatch script that starts APP (\(Apps.all.map(\.name).joined(separator: ", "))) on a compute node,
+    bound to 127.0.0.1 or a private Unix socket, with a per-job secret. Submit it yourself
+    with sbatch; the script writes ~/.hpcserve/jobs/JOBID/connection.json once the server answers.
+
+    Run 'hpcserve script APP --help' for the options of one app.
+
+    Examples:
+      hpcserve script jupyter --time 2:00:00 > jupyter.sh && sbatch jupyter.sh
+      hpcserve script jupyter -t 8:00:00 --setup 'source ~/venvs/lab/bin/activate' -o lab.sh
+      hpcserve script rstudio -t 4:00:00 --module R/4.4 --module rstudio-server -- --mail-type=END
+
+    """
+
+    public static func scriptApp(_ app: AppProfile) -> String {
+        let jobOptions = ScriptCommand.jobOptions
+        let appOptions = app.options.map { OptionSpec($0.names, value: $0.valueName, help: $0.help) }
+        var text = """
+        Usage: hpcserve script \(app.name) [OPTIONS] [-- SBATCH-OPTIONS]
+
+        Print an sbatch script that starts \(app.title) on a compute node.
+        \(app.notes.joined(separator: "\n"))
+
+        Job options (sbatch's own spellings):
+        \(table(jobOptions))
+
+        """
+        if !appOptions.isEmpty {
+            text += "\(app.title) options:\n\(table(appOptions))\n\n"
+        }
+        text += """
+        Output:
+        \(table(ScriptCommand.ownOptions))
+
+        After '--': further sbatch options (e.g. -- --nodes=1 --mail-type=END), checked and
+        written as #SBATCH lines. --output, --error and --signal are hpcserve's own.
+        --setup lines are your own trusted code, placed into the script verbatim.
+
+        Examples:
+          hpcserve script \(app.name) --time 2:00:00 > \(app.name).sh && sbatch \(app.name).sh
+          hpcserve script \(app.name) -t 1-00:00:00 -p gpu -G 1 --module \(exampleModule(app)) -o \(app.name).sh
+
+        """
+        return text
+    }
+
+    public static let snippet = """
+    Usage: hpcserve snippet license|reverse-tunnel [OPTIONS]
+
+    Print bash to paste into an existing job script.
+      license         forward a license server's port through a gateway, with random-port retry
+      reverse-tunnel  tunnel from the job back to a private socket on the login node
+
+    Examples:
+      hpcserve snippet license --gateway gw01 --server lic.example.org --port 27000 >> job.sh
+      hpcserve snippet reverse-tunnel --port 8888
+
+    """
+
+    public static let snippetLicense = """
+    Usage: hpcserve snippet license --gateway HOST --server HOST --port N [OPTIONS]
+
+    Print bash for a job script: picks a random free local port, starts
+    'ssh -f -N -o ExitOnForwardFailure=yes GATEWAY -L PORT:SERVER:N' (retrying with another port
+    when the bind fails), exports VAR=PORT@localhost, and ends the tunnel when the job ends.
+
+    Options:
+    \(table(SnippetCommand.licenseOptions))
+
+    Examples:
+      hpcserve snippet license --gateway gw01 --server lic.example.org --port 27000
+      hpcserve snippet license --gateway login1 --server flexlm.example.org --port 27000 \\
+          --vendor-port 27001 --env LM_LICENSE_FILE --env MLM_LICENSE_FILE
+
+    """
+
+    public static let snippetReverseTunnel = """
+    Usage: hpcserve snippet reverse-tunnel --port N [OPTIONS]
+
+    Print bash for a job script: 'ssh -f -N -R SOCKET:127.0.0.1:N $SLURM_SUBMIT_HOST', ending in a
+    Unix socket in your private session directory on the login node (never a TCP port there,
+    unless you ask with --insecure-tcp-port), and ends the tunnel when the job ends.
+
+    Options:
+    \(table(SnippetCommand.reverseOptions))
+
+    Examples:
+      hpcserve snippet reverse-tunnel --port 8888
+      hpcserve snippet reverse-tunnel --port 6006 --socket /home/me/.tb/tb.sock
+
+    """
+
+    static func exampleModule(_ app: AppProfile) -> String {
+        switch app.name {
+        case "jupyter": return "python/3.11"
+        case "rstudio": return "R/4.4"
+        case "paraview": return "ParaView/5.13"
+        default: return app.name
+        }
+    }
+
+    /// Two columns: spellings with the value name, then the help.
+    static func table(_ options: [OptionSpec]) -> String {
+        options.map { spec in
+            let names = spec.names.sorted { $0.count < $1.count }.joined(separator: ", ")
+            let left = names + (spec.valueName.map { " " + $0 } ?? "")
+            let pad = left.count < 28 ? left.padding(toLength: 28, withPad: " ", startingAt: 0) : left + "\n" + String(repeating: " ", count: 30)
+            return "  " + pad + spec.help
+        }.joined(separator: "\n")
+    }
+}

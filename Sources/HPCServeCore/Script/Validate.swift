@@ -1,0 +1,207 @@
+/// Checks for every value that can reach a generated script. Each returns the value or
+/// throws a `UsageError` that names the option, shows the value safely and says what is allowed.
+public enum Validate {
+    /// Longest value accepted for any option: nothing legitimate comes close.
+    public static let maxLength = 1024
+
+    /// A value shown in an error message: control characters made visible, long values cut.
+    public static func show(_ value: String) -> String {
+        var out = ""
+        for scalar in value.unicodeScalars.prefix(60) {
+            switch scalar {
+            case "\n": out += "\\n"
+            case "\t": out += "\\t"
+            case "\r": out += "\\r"
+            case let c where c.value < 0x20 || c.value == 0x7f:
+                out += "\\x" + String(c.value, radix: 16)
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        if value.unicodeScalars.count > 60 { out += "…" }
+        return "'" + out + "'"
+    }
+
+    /// Rejects empty, over-long and control-character values (newline, NUL, escape…).
+    public static func basic(_ value: String, option: String) throws {
+        if value.isEmpty { throw UsageError("\(option) needs a value") }
+        if value.utf8.count > maxLength {
+            throw UsageError("\(option) value is too long (\(value.utf8.count) bytes, at most \(maxLength))")
+        }
+        if value.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f }) {
+            throw UsageError("\(option) value \(show(value)) contains a control character (newline, tab, NUL…); give it on one line")
+        }
+    }
+
+    /// A value made only of `allowed` characters, not starting with `-`.
+    public static func charset(_ value: String, option: String, allowed: String, what: String) throws -> String {
+        try basic(value, option: option)
+        let ok = value.unicodeScalars.allSatisfy { isAlnum($0) || allowed.unicodeScalars.contains($0) }
+        if !ok || value.hasPrefix("-") {
+            throw UsageError("\(option) value \(show(value)) is not a valid \(what); use letters, digits and \(describe(allowed))")
+        }
+        return value
+    }
+
+    static func isAlnum(_ c: Unicode.Scalar) -> Bool {
+        ("a"..."z").contains(c) || ("A"..."Z").contains(c) || ("0"..."9").contains(c)
+    }
+
+    private static func describe(_ allowed: String) -> String {
+        allowed.map { "'\($0)'" }.joined(separator: " ")
+    }
+
+    /// A Slurm time limit in one of sbatch's formats: M, M:S, H:M:S, D-H, D-H:M, D-H:M:S
+    /// (or UNLIMITED / INFINITE).
+    public static func time(_ value: String, option: String = "--time") throws -> String {
+        try basic(value, option: option)
+        let upper = value.uppercased()
+        if upper == "UNLIMITED" || upper == "INFINITE" { return upper }
+        let digits = { (s: Substring) in !s.isEmpty && s.count <= 6 && s.allSatisfy { $0.isASCII && $0.isNumber } }
+        let bad = UsageError("\(option) value \(show(value)) is not a Slurm time; use M, M:S, H:M:S, D-H, D-H:M or D-H:M:S (e.g. 90, 2:00:00, 1-12)")
+        let dayParts = value.split(separator: "-", omittingEmptySubsequences: false)
+        switch dayParts.count {
+        case 1:
+            let parts = value.split(separator: ":", omittingEmptySubsequences: false)
+            guard (1...3).contains(parts.count), parts.allSatisfy(digits) else { throw bad }
+        case 2:
+            let parts = dayParts[1].split(separator: ":", omittingEmptySubsequences: false)
+            guard digits(dayParts[0]), (1...3).contains(parts.count), parts.allSatisfy(digits) else { throw bad }
+        default:
+            throw bad
+        }
+        if try minutes(value) == 0 { throw UsageError("\(option) must be longer than zero") }
+        return value
+    }
+
+    /// Total minutes of a validated Slurm time (seconds rounded up), `nil` for unlimited.
+    public static func minutes(_ value: String) throws -> Int? {
+        let upper = value.uppercased()
+        if upper == "UNLIMITED" || upper == "INFINITE" { return nil }
+        var days = 0
+        var rest = Substring(value)
+        if let dash = value.firstIndex(of: "-") {
+            days = Int(value[..<dash]) ?? 0
+            rest = value[value.index(after: dash)...]
+        }
+        let n = rest.split(separator: ":").map { Int($0) ?? 0 }
+        var seconds: Int
+        if value.contains("-") {
+            // D-H, D-H:M, D-H:M:S
+            seconds = n[0] * 3600 + (n.count > 1 ? n[1] * 60 : 0) + (n.count > 2 ? n[2] : 0)
+        } else {
+            switch n.count {
+            case 1: seconds = n[0] * 60                        // M
+            case 2: seconds = n[0] * 60 + n[1]                 // M:S
+            default: seconds = n[0] * 3600 + n[1] * 60 + n[2]  // H:M:S
+            }
+        }
+        seconds += days * 86400
+        return (seconds + 59) / 60
+    }
+
+    /// A whole number in `range`.
+    public static func integer(_ value: String, option: String, range: ClosedRange<Int>) throws -> Int {
+        try basic(value, option: option)
+        guard value.allSatisfy({ $0.isASCII && $0.isNumber }), value.count <= 9, let n = Int(value), range.contains(n) else {
+            throw UsageError("\(option) value \(show(value)) is not a whole number from \(range.lowerBound) to \(range.upperBound)")
+        }
+        return n
+    }
+
+    /// A TCP port (1–65535).
+    public static func port(_ value: String, option: String) throws -> Int {
+        try integer(value, option: option, range: 1...65535)
+    }
+
+    /// A port range `A-B`.
+    public static func portRange(_ value: String, option: String) throws -> ClosedRange<Int> {
+        try basic(value, option: option)
+        let parts = value.split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count == 2,
+              let a = try? port(String(parts[0]), option: option),
+              let b = try? port(String(parts[1]), option: option), a <= b else {
+            throw UsageError("\(option) value \(show(value)) is not a port range; use A-B with 1 <= A <= B <= 65535 (e.g. 20000-32767)")
+        }
+        return a...b
+    }
+
+    /// Memory as sbatch takes it: a number with an optional K, M, G or T suffix.
+    public static func memory(_ value: String, option: String = "--mem") throws -> String {
+        try basic(value, option: option)
+        var digits = Substring(value)
+        if let last = value.last, "KMGTkmgt".contains(last) { digits = value.dropLast() }
+        guard !digits.isEmpty, digits.count <= 12, digits.allSatisfy({ $0.isASCII && $0.isNumber }) else {
+            throw UsageError("\(option) value \(show(value)) is not a memory size; use a number with an optional K, M, G or T suffix (e.g. 16G)")
+        }
+        return value
+    }
+
+    /// A Slurm name: partition, account, QOS, reservation (comma lists allowed).
+    public static func slurmName(_ value: String, option: String, what: String) throws -> String {
+        try charset(value, option: option, allowed: "_.-,", what: what)
+    }
+
+    /// A job name: letters, digits and a few punctuation marks, at most 64 characters.
+    public static func jobName(_ value: String, option: String = "--job-name") throws -> String {
+        let v = try charset(value, option: option, allowed: "_.-+", what: "job name")
+        if v.count > 64 { throw UsageError("\(option) value is longer than 64 characters") }
+        return v
+    }
+
+    /// A GPU request: `N`, `TYPE:N`, or a comma list of those.
+    public static func gpus(_ value: String, option: String = "--gpus") throws -> String {
+        let v = try charset(value, option: option, allowed: "_.-:,", what: "GPU request (N or TYPE:N)")
+        for item in v.split(separator: ",", omittingEmptySubsequences: false) {
+            guard let count = item.split(separator: ":", omittingEmptySubsequences: false).last,
+                  !count.isEmpty, count.allSatisfy({ $0.isNumber }) else {
+                throw UsageError("\(option) value \(show(value)) is not a GPU request; use N or TYPE:N (e.g. 2 or a100:2)")
+            }
+        }
+        return v
+    }
+
+    /// A generic resource list: `name[:type][:count][,…]`.
+    public static func gres(_ value: String, option: String = "--gres") throws -> String {
+        try charset(value, option: option, allowed: "_.-:,", what: "generic resource list (e.g. gpu:a100:2)")
+    }
+
+    /// A node feature expression (`&`, `|`, `,`, `*`, brackets and parentheses allowed).
+    public static func constraint(_ value: String, option: String = "--constraint") throws -> String {
+        try charset(value, option: option, allowed: "_.-&|,*[]():", what: "feature expression (e.g. skylake&ib)")
+    }
+
+    /// An environment-module name such as `python/3.11` or `anaconda3/2023.09-0`.
+    public static func module(_ value: String, option: String = "--module") throws -> String {
+        try charset(value, option: option, allowed: "_.-/+@:", what: "module name")
+    }
+
+    /// A shell variable name.
+    public static func variableName(_ value: String, option: String) throws -> String {
+        try basic(value, option: option)
+        let scalars = Array(value.unicodeScalars)
+        let first = scalars[0]
+        guard value.utf8.count <= 64,
+              first == "_" || ("a"..."z").contains(first) || ("A"..."Z").contains(first),
+              scalars.allSatisfy({ isAlnum($0) || $0 == "_" }) else {
+            throw UsageError("\(option) value \(show(value)) is not a variable name; use letters, digits and '_', not starting with a digit")
+        }
+        return value
+    }
+
+    /// A host name or address for ssh (no user@, no options).
+    public static func host(_ value: String, option: String) throws -> String {
+        try charset(value, option: option, allowed: "_.-:", what: "host name")
+    }
+
+    /// An absolute or relative file path: anything printable on one line.
+    public static func path(_ value: String, option: String) throws -> String {
+        try basic(value, option: option)
+        return value
+    }
+
+    /// A trusted raw line of the user's own setup code: one line, no NUL.
+    public static func setupLine(_ value: String, option: String = "--setup") throws -> String {
+        try basic(value, option: option)
+        return value
+    }
+}

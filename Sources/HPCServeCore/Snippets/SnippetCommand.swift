@@ -1,0 +1,125 @@
+/// `hpcserve snippet license|reverse-tunnel`: bash to paste into an existing job script.
+public enum SnippetCommand {
+    static let licenseOptions: [OptionSpec] = [
+        OptionSpec(["--gateway"], value: "HOST", help: "host to tunnel through (must be reachable by ssh from the compute nodes)"),
+        OptionSpec(["--server"], value: "HOST", help: "the license server, as the gateway sees it"),
+        OptionSpec(["--port"], value: "N", help: "the license server's port"),
+        OptionSpec(["--env"], value: "VAR", repeatable: true, help: "variable to export as PORT@localhost (repeatable; default MLM_LICENSE_FILE)"),
+        OptionSpec(["--vendor-port"], value: "N", repeatable: true, help: "a FlexLM vendor-daemon port, forwarded at the same number (repeatable)"),
+        OptionSpec(["--port-range"], value: "A-B", help: "local ports to pick from at random (default 20000-32767)"),
+        OptionSpec(["--attempts"], value: "K", help: "how many random ports to try before failing the job (default 10)"),
+        OptionSpec(["--help", "-h"], help: "show this help"),
+    ]
+
+    static let reverseOptions: [OptionSpec] = [
+        OptionSpec(["--port"], value: "N", help: "the server's port on the compute node (127.0.0.1)"),
+        OptionSpec(["--host"], value: "HOST", help: "where the tunnel ends (default $SLURM_SUBMIT_HOST)"),
+        OptionSpec(["--socket"], value: "PATH", help: "socket path there (default ~/.hpcserve/jobs/$SLURM_JOB_ID/server.sock)"),
+        OptionSpec(["--insecure-tcp-port"], value: "N", help: "end in TCP port N on the login node instead: open to EVERY user there"),
+        OptionSpec(["--laptop-port"], value: "N", help: "port to suggest for the laptop command (default 8888)"),
+        OptionSpec(["--help", "-h"], help: "show this help"),
+    ]
+
+    public static func run(_ words: [String], context: Context) throws -> ExitCode {
+        guard let kind = words.first, kind != "--help", kind != "-h" else {
+            context.output.stdout(Help.snippet)
+            return words.isEmpty ? .usage : .success
+        }
+        let rest = Array(words.dropFirst())
+        switch kind {
+        case "license":
+            let parsed = try ArgumentReader.read(rest, options: licenseOptions, command: "snippet license")
+            if parsed.has("--help") { context.output.stdout(Help.snippetLicense); return .success }
+            try noPositionals(parsed)
+            context.output.stdout(try license(parsed))
+        case "reverse-tunnel":
+            let parsed = try ArgumentReader.read(rest, options: reverseOptions, command: "snippet reverse-tunnel")
+            if parsed.has("--help") { context.output.stdout(Help.snippetReverseTunnel); return .success }
+            try noPositionals(parsed)
+            if parsed.has("--insecure-tcp-port") {
+                context.warn("--insecure-tcp-port: every user on the login node can connect to that port; the default Unix socket in your private directory cannot be reached by them")
+            }
+            context.output.stdout(try reverseTunnel(parsed))
+        default:
+            let hint = Suggest.closest(to: kind, in: ["license", "reverse-tunnel"]).map { "did you mean '\($0)'? " } ?? ""
+            throw UsageError("unknown snippet \(Validate.show(kind)); \(hint)choose license or reverse-tunnel")
+        }
+        return .success
+    }
+
+    static func noPositionals(_ parsed: ParsedArguments) throws {
+        if let extra = parsed.positionals.first { throw UsageError("unexpected argument \(Validate.show(extra))") }
+        if parsed.passthrough != nil { throw UsageError("snippets take no '--' options") }
+    }
+
+    static func required(_ parsed: ParsedArguments, _ key: String, command: String) throws -> String {
+        guard let v = parsed.value(key) else {
+            throw UsageError("\(key) is required; see 'hpcserve snippet \(command) --help'")
+        }
+        return v
+    }
+
+    /// The license-forward snippet.
+    public static func license(_ parsed: ParsedArguments) throws -> String {
+        let gateway = try Validate.host(try required(parsed, "--gateway", command: "license"), option: "--gateway")
+        let server = try Validate.host(try required(parsed, "--server", command: "license"), option: "--server")
+        let port = try Validate.port(try required(parsed, "--port", command: "license"), option: "--port")
+        let vendorPorts = try parsed.all("--vendor-port").map { try Validate.port($0, option: "--vendor-port") }
+        var names = try parsed.all("--env").map { try Validate.variableName($0, option: "--env") }
+        if names.isEmpty { names = ["MLM_LICENSE_FILE"] }
+        let range = try parsed.value("--port-range").map { try Validate.portRange($0, option: "--port-range") } ?? 20000...32767
+        let attempts = try parsed.value("--attempts").map { try Validate.integer($0, option: "--attempts", range: 1...100) } ?? 10
+        let header = [
+            "Forwards a random free port on the compute node to \(server):\(port) through \(gateway),",
+            "retrying up to \(attempts) times, and exports \(names.joined(separator: ", ")) as PORT@localhost.",
+            "Generated by hpcserve \(ScriptRenderer.version). Paste it before the program that needs the license.",
+            "It sets EXIT/TERM traps that end the tunnel with the job; if your script sets its own",
+            "EXIT trap afterwards, call hpcserve_tunnels_stop from it.",
+        ]
+        let values: [String: String] = [
+            "HEADER": header.map { "# " + $0 }.joined(separator: "\n"),
+            "GATEWAY": ShellQuote.quote(gateway),
+            "SERVER": ShellQuote.quote(server),
+            "PORT": String(port),
+            "VENDOR_PORTS": vendorPorts.map(String.init).joined(separator: " "),
+            "ATTEMPTS": String(attempts),
+            "PORT_RANGE": "\(range.lowerBound)-\(range.upperBound)",
+            "EXPORTS": names.map { "export \($0)=\"$hpcserve_license_local@localhost\"" }.joined(separator: "\n"),
+        ]
+        return try TemplateEngine.render("license.sh", values: values, source: TemplateSource())
+    }
+
+    /// The reverse-tunnel snippet.
+    public static func reverseTunnel(_ parsed: ParsedArguments) throws -> String {
+        let port = try Validate.port(try required(parsed, "--port", command: "reverse-tunnel"), option: "--port")
+        let host = try parsed.value("--host").map { try Validate.host($0, option: "--host") } ?? ""
+        let tcpPort = try parsed.value("--insecure-tcp-port").map { try Validate.port($0, option: "--insecure-tcp-port") }
+        let laptopPort = try parsed.value("--laptop-port").map { try Validate.port($0, option: "--laptop-port") } ?? 8888
+        var socket = ""
+        if let s = parsed.value("--socket") {
+            if tcpPort != nil { throw UsageError("--socket and --insecure-tcp-port exclude each other; give one") }
+            socket = try Validate.path(s, option: "--socket")
+            guard socket.hasPrefix("/") else { throw UsageError("--socket must be an absolute path") }
+            guard !socket.contains(":") else { throw UsageError("--socket path must not contain ':' (ssh's forward syntax)") }
+            guard socket.utf8.count <= SessionPaths.socketPathLimit else {
+                throw FileError.socketPathTooLong(path: socket, limit: SessionPaths.socketPathLimit)
+            }
+        }
+        let header = [
+            "Opens a reverse tunnel from this job to " + (host.isEmpty ? "$SLURM_SUBMIT_HOST" : host)
+                + ", ending in " + (tcpPort.map { "TCP port \($0) (open to every user there!)" } ?? "a Unix socket in your private 0700 directory") + ",",
+            "to 127.0.0.1:\(port) on the compute node. Generated by hpcserve \(ScriptRenderer.version).",
+            "Paste it after your server has started. It sets EXIT/TERM traps that end the tunnel",
+            "with the job; if your script sets its own EXIT trap, call hpcserve_tunnels_stop from it.",
+        ]
+        let values: [String: String] = [
+            "HEADER": header.map { "# " + $0 }.joined(separator: "\n"),
+            "PORT": String(port),
+            "HOST": ShellQuote.quote(host),
+            "TCP_PORT": tcpPort.map(String.init) ?? "''",
+            "SOCKET": ShellQuote.quote(socket),
+            "LAPTOP_PORT": String(laptopPort),
+        ]
+        return try TemplateEngine.render("reverse-tunnel.sh", values: values, source: TemplateSource())
+    }
+}

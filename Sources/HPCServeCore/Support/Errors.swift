@@ -1,0 +1,52 @@
+/// Process exit codes (sysexits where one fits).
+public enum ExitCode: Int32, Sendable {
+    case success = 0
+    case failure = 1
+    case usage = 64
+    case unavailable = 69
+    case software = 70
+    case cannotCreate = 73
+    case interrupted = 130
+}
+
+/// An error the user can act on: one line, and the exit code it maps to.
+public protocol UserFacingError: Error, CustomStringConvertible {
+    var exitCode: ExitCode { get }
+}
+
+/// Wrong words on the command line or a value that cannot go into a script.
+public struct UsageError: UserFacingError, Equatable {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+    public var exitCode: ExitCode { .usage }
+}
+
+/// A problem with files or directories hpcserve reads or writes.
+public enum FileError: UserFacingError, Equatable {
+    case cannotWrite(path: String, reason: String)
+    case cannotRead(path: String, reason: String)
+    case unsafeDirectory(path: String, reason: String)
+    case socketPathTooLong(path: String, limit: Int)
+
+    public var description: String {
+        switch self {
+        case let .cannotWrite(path, reason):
+            return "cannot write \(path): \(reason); check the path and its permissions"
+        case let .cannotRead(path, reason):
+            return "cannot read \(path): \(reason); check the path and its permissions"
+        case let .unsafeDirectory(path, reason):
+            return "\(path) \(reason); fix it with 'chmod 700 \(path)' (and chown to yourself) or remove it"
+        case let .socketPathTooLong(path, limit):
+            return "socket path \(path) is longer than \(limit) bytes, the Unix socket limit; "
+                + "set HPCSERVE_DIR to a shorter directory (e.g. /tmp/$USER-hpcserve is NOT private: use a 0700 one)"
+        }
+    }
+
+    public var exitCode: ExitCode {
+        switch self {
+        case .cannotWrite, .cannotRead: return .cannotCreate
+        case .unsafeDirectory, .socketPathTooLong: return .failure
+        }
+    }
+}

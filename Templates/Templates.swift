@@ -1,0 +1,24 @@
+import Foundation
+
+/// The script templates, embedded in the binary (no resource bundle to lose when copied).
+public enum EmbeddedTemplates {
+    /// Template text by file name (`jupyter.sh`), or `nil` if there is no such template.
+    public static func text(named name: String) -> String? {
+        let bytes: [UInt8]
+        switch name {
+        case "common.sh": bytes = PackageResources.common_sh
+        case "functions.sh": bytes = PackageResources.functions_sh
+        case "jupyter.sh": bytes = PackageResources.jupyter_sh
+        case "rstudio.sh": bytes = PackageResources.rstudio_sh
+        case "paraview.sh": bytes = PackageResources.paraview_sh
+        case "license.sh": bytes = PackageResources.license_sh
+        case "reverse-tunnel.sh": bytes = PackageResources.reverse_tunnel_sh
+        default: return nil
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Every embedded template's file name.
+    public static let names = ["common.sh", "functions.sh", "jupyter.sh", "rstudio.sh",
+                               "paraview.sh", "license.sh", "reverse-tunnel.sh"]
+}

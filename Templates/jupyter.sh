@@ -1,0 +1,30 @@
+#!/bin/bash
+{{SBATCH}}
+#
+{{HEADER}}
+{{include common.sh}}
+
+# ---- your setup lines (trusted, placed verbatim) ------------------------------
+{{SETUP}}
+
+# ---- JupyterLab ---------------------------------------------------------------
+command -v jupyter >/dev/null 2>&1 ||
+  hpcserve_die "jupyter is not on PATH on $hpcserve_node; add --module NAME or --setup 'source VENV/bin/activate'"
+jupyter_interface=lab
+jupyter_classic={{JUPYTER_CLASSIC}}
+if [[ $jupyter_classic == 1 ]]; then
+  jupyter_interface=notebook
+  hpcserve_url_path=/tree
+fi
+# port_retries=0: fail rather than drift silently to another port.
+jupyter_args=("$jupyter_interface" --no-browser --ServerApp.port_retries=0)
+if [[ $hpcserve_listen == socket ]]; then
+  jupyter_args+=(--sock="$hpcserve_node_socket" --sock-mode=0600)
+else
+  jupyter_args+=(--ip=127.0.0.1 --port="$hpcserve_port")
+fi
+# The token by environment only (never argv); a runtime directory of this job's own, so
+# a 'jupyter server list' on another host cannot delete this server's files.
+JUPYTER_TOKEN=$hpcserve_secret JUPYTER_RUNTIME_DIR=$hpcserve_node_dir/runtime \
+  hpcserve_start jupyter "${jupyter_args[@]}"
+hpcserve_serve

@@ -23,8 +23,10 @@ if [[ $hpcserve_listen == socket ]]; then
 else
   jupyter_args+=(--ip=127.0.0.1 --port="$hpcserve_port")
 fi
-# The token by environment only (never argv); a runtime directory of this job's own, so
-# a 'jupyter server list' on another host cannot delete this server's files.
-JUPYTER_TOKEN=$hpcserve_secret JUPYTER_RUNTIME_DIR=$hpcserve_node_dir/runtime \
+# The token through a 0600 file (never argv, and not in the environment kernels inherit);
+# a runtime directory of this job's own (0700), so a 'jupyter server list' on another host
+# cannot delete this server's files. The file must not end in a newline.
+printf '%s' "$hpcserve_secret" >"$hpcserve_node_dir/token" || hpcserve_die "cannot write the token file"
+JUPYTER_TOKEN_FILE=$hpcserve_node_dir/token JUPYTER_RUNTIME_DIR=$hpcserve_node_dir/runtime \
   hpcserve_start jupyter "${jupyter_args[@]}"
 hpcserve_serve

@@ -23,10 +23,11 @@ printf 'provider=sqlite\ndirectory=%s\n' "$hpcserve_node_dir/rstudio-db" >"$hpcs
 # shellcheck disable=SC2016  # the helper's own variables, written literally
 {
   printf '#!/bin/bash\n'
-  printf '# PAM helper for rserver, job %s: user name in $1, password on stdin; exit 0 accepts.\n' "$SLURM_JOB_ID"
+  printf '# PAM helper for rserver, job %s: user name in $1, password on stdin (no newline);\n' "$SLURM_JOB_ID"
+  printf '# exit 0 accepts. Newer rserver versions add two more arguments.\n'
   printf 'expected_user=%q\n' "$rstudio_user"
   printf 'password_file=%q\n' "$hpcserve_dir/rstudio-password"
-  printf '%s\n' 'IFS= read -r password || exit 1' \
+  printf '%s\n' 'IFS= read -r password || [[ -n $password ]] || exit 1' \
     '[[ -r $password_file ]] || exit 1' \
     'expected=$(<"$password_file")' \
     '[[ $1 == "$expected_user" && -n $expected && $password == "$expected" ]] && exit 0' \

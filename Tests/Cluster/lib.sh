@@ -52,7 +52,7 @@ tb_pid_alive() {
 
 tb_log() { printf '[cluster %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 tb_die() { echo "${0##*/}: $*" >&2; exit 1; }
-tb_need_root() { [[ $EUID -eq 0 ]] || tb_die "must run as root (it creates namespaces, users and daemons)"; }
+tb_need_root() { [[ $EUID -eq 0 ]] || tb_die "must run as root (it enters or changes the test cluster's namespaces, users and daemons)"; }
 
 # Serialise up/down (e.g. two e2e tests switching policy at once).
 tb_lock() {

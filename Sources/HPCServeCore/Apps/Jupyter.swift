@@ -12,12 +12,12 @@ extension Apps {
         options: [
             AppOption(
                 names: ["--classic"], valueName: nil,
-                help: "start the classic 'jupyter notebook' interface instead of 'jupyter lab'",
+                help: "'jupyter notebook' (needs the notebook package)",
                 variable: "JUPYTER_CLASSIC", defaultValue: "0",
                 validate: { $0 }),
         ],
         notes: [
-            "The token reaches Jupyter as JUPYTER_TOKEN (environment, never argv);",
+            "The token reaches Jupyter through JUPYTER_TOKEN_FILE (a 0600 file, never argv);",
             "JUPYTER_RUNTIME_DIR is private to this job, so 'jupyter server list' elsewhere cannot delete it.",
         ]
     )

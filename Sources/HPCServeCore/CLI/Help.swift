@@ -57,8 +57,9 @@ public enum Help {
 
         """
         if !appOptions.isEmpty {
-            text += "\(app.title) options:\n\(table(appOptions))\n\n"
+            text += "\n\(app.title) options:\n\(table(appOptions))\n\n"
         }
+        if appOptions.isEmpty { text += "\n" }
         text += """
         Output:
         \(table(ScriptCommand.ownOptions))

@@ -15,13 +15,13 @@ public enum ScriptCommand {
         OptionSpec(["--job-name", "-J"], value: "NAME", help: "job name (default hpcserve-APP)"),
         OptionSpec(["--constraint", "-C"], value: "FEATURES", help: "node features, e.g. skylake&ib"),
         OptionSpec(["--reservation"], value: "NAME", help: "reservation"),
-        OptionSpec(["--shared"], help: "do not ask for the whole node (less safe: prints a warning)"),
+        OptionSpec(["--shared"], help: "do not ask for the whole node (less safe; warns)"),
         OptionSpec(["--module"], value: "NAME", repeatable: true, help: "'module load NAME' before starting (repeatable)"),
         OptionSpec(["--setup"], value: "LINE", repeatable: true,
-                   help: "a line of your own shell code, placed verbatim (repeatable), e.g. 'source venv/bin/activate'"),
-        OptionSpec(["--listen"], value: "socket|tcp", help: "where the server listens on the node (default: socket where the app supports one)"),
-        OptionSpec(["--reverse-tunnel"], help: "the job opens a tunnel back to a socket in your session directory on the login node"),
-        OptionSpec(["--ready-timeout"], value: "SECONDS", help: "how long the job waits for the server to answer (default 300)"),
+                   help: "your own shell line, placed verbatim (repeatable)"),
+        OptionSpec(["--listen"], value: "socket|tcp", help: "where the server listens (default: the app's first)"),
+        OptionSpec(["--reverse-tunnel"], help: "the job tunnels back to a socket on the login node"),
+        OptionSpec(["--ready-timeout"], value: "SECONDS", help: "how long to wait for the server (default 300)"),
         OptionSpec(["--template"], value: "FILE", help: "use FILE as the app's template"),
     ]
 
@@ -30,10 +30,36 @@ public enum ScriptCommand {
         OptionSpec(["--help", "-h"], help: "show this help"),
     ]
 
+    /// What `script` will do: the text, and where to write it (nil: stdout).
+    public struct Prepared: Sendable {
+        public let text: String
+        public let outputFile: String?
+        public let paths: SessionPaths
+    }
+
     public static func run(_ words: [String], context: Context) throws -> ExitCode {
+        guard let prepared = try prepare(words, context: context) else { return .success }
+        // sbatch opens the job's output file before the script runs: the jobs directory
+        // must exist, and be private, by then.
+        for dir in try prepared.paths.ensurePrivate() { context.note("created private directory \(dir) (0700)") }
+        if let path = prepared.outputFile {
+            guard FileManager.default.createFile(atPath: path, contents: Data(prepared.text.utf8)) else {
+                throw FileError.cannotWrite(path: path, reason: "could not create the file")
+            }
+            context.note("wrote \(path); submit it with: sbatch \(ShellQuote.quote(path))")
+        } else {
+            context.output.stdout(prepared.text)
+        }
+        return .success
+    }
+
+    /// Reads the words and renders the script without touching the file system
+    /// (nil when help was printed instead).
+    public static func prepare(_ words: [String], context: Context) throws -> Prepared? {
         if words.isEmpty || words.first == "--help" || words.first == "-h" {
+            if words.isEmpty { throw UsageError("which app? use 'hpcserve script APP', APP one of: \(Apps.all.map(\.name).joined(separator: ", "))") }
             context.output.stdout(Help.script)
-            return words.isEmpty ? .usage : .success
+            return nil
         }
         let appName = words[0]
         guard let app = Apps.named(appName) else {
@@ -45,7 +71,7 @@ public enum ScriptCommand {
         let parsed = try ArgumentReader.read(Array(words.dropFirst()), options: options, command: "script \(app.name)")
         if parsed.has("--help") {
             context.output.stdout(Help.scriptApp(app))
-            return .success
+            return nil
         }
         if let extra = parsed.positionals.first {
             throw UsageError("unexpected argument \(Validate.show(extra)); put sbatch options after '--' (e.g. -- --nodes=1)")
@@ -58,20 +84,8 @@ public enum ScriptCommand {
         }
         let templates = TemplateSource.fromEnvironment(context.environment, appTemplateFile: templateFile)
         let text = try ScriptRenderer.render(spec, templates: templates)
-
-        // sbatch opens the job's output file before the script runs: the jobs directory
-        // must exist, and be private, by then.
-        for dir in try paths.ensurePrivate() { context.note("created private directory \(dir) (0700)") }
-        if let file = parsed.value("--output") {
-            let path = context.absolute(try Validate.path(file, option: "--output"))
-            guard FileManager.default.createFile(atPath: path, contents: Data(text.utf8)) else {
-                throw FileError.cannotWrite(path: path, reason: "could not create the file")
-            }
-            context.note("wrote \(path); submit it with: sbatch \(ShellQuote.quote(path))")
-        } else {
-            context.output.stdout(text)
-        }
-        return .success
+        let output = try parsed.value("--output").map { context.absolute(try Validate.path($0, option: "--output")) }
+        return Prepared(text: text, outputFile: output, paths: paths)
     }
 
     /// Builds and validates the job from parsed flags; shared with the submit command.

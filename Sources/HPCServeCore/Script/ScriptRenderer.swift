@@ -76,7 +76,8 @@ public enum ScriptRenderer {
     static func setup(_ spec: JobSpec) -> String {
         var lines: [String] = []
         for module in spec.modules {
-            lines.append("module load \(ShellQuote.quote(module)) || hpcserve_die \(ShellQuote.quote("'module load \(module)' failed; check the name with 'module avail'"))")
+            // module names are validated to letters, digits and _.-/+@: so they are safe in "..."
+            lines.append("module load \(module) || hpcserve_die \"module load \(module) failed; check the name with 'module avail'\"")
         }
         lines += spec.setupLines
         return lines.isEmpty ? "# (none)" : lines.joined(separator: "\n")

@@ -1,22 +1,22 @@
 /// `hpcserve snippet license|reverse-tunnel`: bash to paste into an existing job script.
 public enum SnippetCommand {
     static let licenseOptions: [OptionSpec] = [
-        OptionSpec(["--gateway"], value: "HOST", help: "host to tunnel through (must be reachable by ssh from the compute nodes)"),
+        OptionSpec(["--gateway"], value: "HOST", help: "host to tunnel through (ssh from the nodes must work)"),
         OptionSpec(["--server"], value: "HOST", help: "the license server, as the gateway sees it"),
         OptionSpec(["--port"], value: "N", help: "the license server's port"),
-        OptionSpec(["--env"], value: "VAR", repeatable: true, help: "variable to export as PORT@localhost (repeatable; default MLM_LICENSE_FILE)"),
-        OptionSpec(["--vendor-port"], value: "N", repeatable: true, help: "a FlexLM vendor-daemon port, forwarded at the same number (repeatable)"),
-        OptionSpec(["--port-range"], value: "A-B", help: "local ports to pick from at random (default 20000-32767)"),
-        OptionSpec(["--attempts"], value: "K", help: "how many random ports to try before failing the job (default 10)"),
+        OptionSpec(["--env"], value: "VAR", repeatable: true, help: "export VAR=PORT@localhost (default MLM_LICENSE_FILE)"),
+        OptionSpec(["--vendor-port"], value: "N", repeatable: true, help: "FlexLM vendor-daemon port, same number (repeatable)"),
+        OptionSpec(["--port-range"], value: "A-B", help: "local ports to pick from (default 20000-32767)"),
+        OptionSpec(["--attempts"], value: "K", help: "ports to try before failing the job (default 10)"),
         OptionSpec(["--help", "-h"], help: "show this help"),
     ]
 
     static let reverseOptions: [OptionSpec] = [
-        OptionSpec(["--port"], value: "N", help: "the server's port on the compute node (127.0.0.1)"),
+        OptionSpec(["--port"], value: "N", help: "the server's port on the node (127.0.0.1)"),
         OptionSpec(["--host"], value: "HOST", help: "where the tunnel ends (default $SLURM_SUBMIT_HOST)"),
-        OptionSpec(["--socket"], value: "PATH", help: "socket path there (default ~/.hpcserve/jobs/$SLURM_JOB_ID/server.sock)"),
-        OptionSpec(["--insecure-tcp-port"], value: "N", help: "end in TCP port N on the login node instead: open to EVERY user there"),
-        OptionSpec(["--laptop-port"], value: "N", help: "port to suggest for the laptop command (default 8888)"),
+        OptionSpec(["--socket"], value: "PATH", help: "socket there (default ~/.hpcserve/jobs/ID/server.sock)"),
+        OptionSpec(["--insecure-tcp-port"], value: "N", help: "a TCP port instead: open to EVERY user there"),
+        OptionSpec(["--laptop-port"], value: "N", help: "port for the laptop command (default 8888)"),
         OptionSpec(["--help", "-h"], help: "show this help"),
     ]
 

@@ -1,0 +1,129 @@
+import Foundation
+import Testing
+@testable import HPCServeCore
+
+@Suite struct SnippetCommandTests {
+    @Test(.tags(.golden)) func licenseSnippetMatchesItsSnapshot() async throws {
+        let result = await runCLI(["snippet", "license", "--gateway", "gw01", "--server", "lic.example.org", "--port", "27000",
+                                   "--vendor-port", "27001", "--env", "LM_LICENSE_FILE", "--env", "MLM_LICENSE_FILE"])
+        #expect(result.code == .success)
+        expectSnapshot(result.stdout, named: "snippet-license.sh")
+        try expectValidBash(result.stdout, "license snippet")
+    }
+
+    @Test(.tags(.golden)) func reverseTunnelSnippetMatchesItsSnapshot() async throws {
+        let result = await runCLI(["snippet", "reverse-tunnel", "--port", "8888"])
+        #expect(result.code == .success)
+        expectSnapshot(result.stdout, named: "snippet-reverse-tunnel.sh")
+        try expectValidBash(result.stdout, "reverse-tunnel snippet")
+        let tcp = await runCLI(["snippet", "reverse-tunnel", "--port", "8888", "--insecure-tcp-port", "9999"])
+        #expect(tcp.code == .success)
+        #expect(tcp.stderr.contains("warning: --insecure-tcp-port"))
+        try expectValidBash(tcp.stdout, "reverse-tunnel snippet, TCP")
+    }
+
+    @Test(arguments: [
+        (["snippet", "license", "--server", "s", "--port", "1"], "--gateway is required"),
+        (["snippet", "license", "--gateway", "g", "--server", "s", "--port", "1", "--port-range", "9-1"], "not a port range"),
+        (["snippet", "licence"], "did you mean 'license'?"),
+        (["snippet", "reverse-tunnel"], "--port is required"),
+        (["snippet", "reverse-tunnel", "--port", "1", "--socket", "rel.sock"], "absolute"),
+        (["snippet", "reverse-tunnel", "--port", "1", "--socket", "/a.sock", "--insecure-tcp-port", "2"], "exclude each other"),
+    ])
+    func usageErrors(_ words: [String], _ message: String) async {
+        let result = await runCLI(words)
+        #expect(result.code == .usage)
+        #expect(result.stdout.isEmpty)
+        #expect(result.stderr.contains(message), "\(result.stderr)")
+    }
+}
+
+/// The snippets' own logic, run by bash under `set -euo pipefail` with a stub ssh that logs
+/// its calls and refuses a "busy" port like `ssh -o ExitOnForwardFailure=yes` does (exit 255).
+/// Real ssh and a real job are in the end-to-end tests.
+@Suite(.tags(.shell)) struct SnippetBehaviourTests {
+    func sandbox(busyPort: Int, ports: [Int]) throws -> StubSandbox {
+        let box = try StubSandbox()
+        let log = box.dir.file("ssh.log")
+        try """
+        #!/bin/bash
+        printf '%s\\n' "$*" >>\(log)
+        for a in "$@"; do [[ $a == \(busyPort):* ]] && { echo "bind: Address already in use" >&2; exit 255; }; done
+        exit 0
+
+        """.write(toFile: box.bin + "/ssh", atomically: true, encoding: .utf8)
+        chmod(box.bin + "/ssh", 0o755)
+        try (ports.map(String.init).joined(separator: "\n") + "\n").write(toFile: box.dir.file("ports"), atomically: true, encoding: .utf8)
+        try """
+        #!/bin/bash
+        # hands out the next port from the list, like a random pick would
+        p=$(head -n 1 \(box.dir.file("ports"))); sed -i 1d \(box.dir.file("ports")); echo "$p"
+
+        """.write(toFile: box.bin + "/shuf", atomically: true, encoding: .utf8)
+        chmod(box.bin + "/shuf", 0o755)
+        return box
+    }
+
+    @Test func licenseRetriesOnABusyPortExportsTheVariableAndStopsTheTunnel() throws {
+        let box = try sandbox(busyPort: 20001, ports: [20001, 20002])
+        defer { box.cleanup() }
+        let parsed = try ArgumentReader.read(["--gateway", "gw", "--server", "lic", "--port", "27000", "--vendor-port", "27001",
+                                              "--env", "A_LICENSE", "--env", "B_LICENSE"],
+                                             options: SnippetCommand.licenseOptions, command: "license")
+        let snippet = try SnippetCommand.license(parsed)
+        let script = box.dir.file("job.sh")
+        try ("#!/bin/bash\nset -euo pipefail\n" + snippet + "echo \"A=$A_LICENSE B=$B_LICENSE\"\n")
+            .write(toFile: script, atomically: true, encoding: .utf8)
+        let result = try runProgram(["bash", script], environment: box.environment)
+        #expect(result.status == 0, "\(result.output)")
+        #expect(result.output.contains("A=20002@localhost B=20002@localhost"))
+        #expect(result.output.contains("license forward on local port 20001 failed (attempt 1 of 10)"))
+        let calls = try String(contentsOfFile: box.dir.file("ssh.log"), encoding: .utf8)
+        #expect(calls.contains("-o ExitOnForwardFailure=yes"))
+        #expect(calls.contains("-L 20002:lic:27000 -L 27001:lic:27001 -- gw"))
+        #expect(calls.contains("-O exit"), "the EXIT trap ends the tunnel:\n\(calls)")
+    }
+
+    @Test func licenseFailsTheJobAfterKAttempts() throws {
+        let box = try sandbox(busyPort: 20001, ports: [20001, 20001, 20001])
+        defer { box.cleanup() }
+        let parsed = try ArgumentReader.read(["--gateway", "gw", "--server", "lic", "--port", "27000", "--attempts", "3"],
+                                             options: SnippetCommand.licenseOptions, command: "license")
+        let script = box.dir.file("job.sh")
+        try ("#!/bin/bash\n" + (try SnippetCommand.license(parsed)) + "echo REACHED\n").write(toFile: script, atomically: true, encoding: .utf8)
+        let result = try runProgram(["bash", script], environment: box.environment)
+        #expect(result.status == 1)
+        #expect(!result.output.contains("REACHED"))
+        #expect(result.output.contains("error: no forward to lic:27000 through gw after 3 attempts"))
+    }
+
+    @Test func reverseTunnelMakesThePrivateDirectoryAndUsesASocketThere() throws {
+        let box = try sandbox(busyPort: 1, ports: [])
+        defer { box.cleanup() }
+        let parsed = try ArgumentReader.read(["--port", "8888"], options: SnippetCommand.reverseOptions, command: "reverse-tunnel")
+        let script = box.dir.file("job.sh")
+        try ("#!/bin/bash\nset -euo pipefail\n" + (try SnippetCommand.reverseTunnel(parsed))).write(toFile: script, atomically: true, encoding: .utf8)
+        let result = try runProgram(["bash", script], environment: box.environment)
+        #expect(result.status == 0, "\(result.output)")
+        let dir = box.home + "/.hpcserve/jobs/4242"
+        var st = stat()
+        #expect(stat(dir, &st) == 0 && st.st_mode & 0o777 == 0o700)
+        let calls = try String(contentsOfFile: box.dir.file("ssh.log"), encoding: .utf8)
+        #expect(calls.contains("-R \(dir)/server.sock:127.0.0.1:8888 -- login"))
+        #expect(result.output.contains("on your laptop: ssh -N -L 8888:\(dir)/server.sock"))
+    }
+
+    @Test func reverseTunnelRefusesAnOpenSessionDirectory() throws {
+        let box = try sandbox(busyPort: 1, ports: [])
+        defer { box.cleanup() }
+        try FileManager.default.createDirectory(atPath: box.home + "/.hpcserve", withIntermediateDirectories: true)
+        chmod(box.home + "/.hpcserve", 0o755)
+        let parsed = try ArgumentReader.read(["--port", "8888"], options: SnippetCommand.reverseOptions, command: "reverse-tunnel")
+        let script = box.dir.file("job.sh")
+        try ("#!/bin/bash\n" + (try SnippetCommand.reverseTunnel(parsed))).write(toFile: script, atomically: true, encoding: .utf8)
+        let result = try runProgram(["bash", script], environment: box.environment)
+        #expect(result.status == 1)
+        #expect(result.output.contains("can be used by other users (mode 755)"))
+        #expect(!FileManager.default.fileExists(atPath: box.dir.file("ssh.log")))
+    }
+}

@@ -26,6 +26,8 @@ var package = Package(
             dependencies: ["HPCServeCore"],
             exclude: ["Snapshots"]
         ),
+        // Black-box tests of the built binary on the real Slurm + sshd cluster (Tests/Cluster).
+        .testTarget(name: "EndToEndTests", path: "Tests/EndToEndTests"),
     ]
 )
 

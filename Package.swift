@@ -27,7 +27,7 @@ var package = Package(
             exclude: ["Snapshots"]
         ),
         // Black-box tests of the built binary on the real Slurm + sshd cluster (Tests/Cluster).
-        .testTarget(name: "EndToEndTests", path: "Tests/EndToEndTests"),
+        .testTarget(name: "EndToEndTests", dependencies: ["HPCServeCore"], path: "Tests/EndToEndTests"),
     ]
 )
 

@@ -12,7 +12,11 @@ if [[ -z $hpcserve_rt_host ]]; then
   hpcserve_say "error: SLURM_SUBMIT_HOST is not set; run this inside a Slurm job or give --host"
   exit 1
 fi
-trap hpcserve_tunnels_stop EXIT
+hpcserve_rt_stop() {   # end the tunnel; sshd leaves its socket behind, so remove it too
+  hpcserve_tunnels_stop
+  if [[ -z $hpcserve_rt_tcp_port ]]; then rm -f "$hpcserve_rt_socket"; fi
+}
+trap hpcserve_rt_stop EXIT
 trap 'exit 143' TERM INT HUP
 if [[ -n $hpcserve_rt_tcp_port ]]; then
   hpcserve_say "warning: TCP port $hpcserve_rt_tcp_port on $hpcserve_rt_host is open to every user logged in there"

@@ -1,4 +1,5 @@
 import Foundation
+import HPCServeCore
 import Testing
 
 extension Tag {
@@ -72,27 +73,8 @@ enum Cluster {
 
     /// Runs a program in the root namespace, output to a file (no pipe to fill).
     static func local(_ argv: [String], input: String? = nil) throws -> Run {
-        let dir = NSTemporaryDirectory() + "hpcserve-e2e-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let outPath = dir + "/out"
-        FileManager.default.createFile(atPath: outPath, contents: nil)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = argv
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
-        process.standardOutput = handle
-        process.standardError = handle
-        if let input {
-            FileManager.default.createFile(atPath: dir + "/in", contents: Data(input.utf8))
-            process.standardInput = try FileHandle(forReadingFrom: URL(fileURLWithPath: dir + "/in"))
-        } else {
-            process.standardInput = FileHandle.nullDevice
-        }
-        try process.run()
-        process.waitUntilExit()
-        try handle.close()
-        return Run(status: process.terminationStatus, output: (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "")
+        let r = try Spawn.run(argv, input: input)
+        return Run(status: r.status, output: r.output)
     }
 
     /// Polls `condition` every `interval` seconds until it is true or `seconds` pass.

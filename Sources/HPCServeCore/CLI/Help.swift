@@ -93,7 +93,7 @@ public enum Help {
     Usage: hpcserve snippet license --gateway HOST --server HOST --port N [OPTIONS]
 
     Print bash for a job script: picks a random free local port, starts
-    'ssh -f -N -o ExitOnForwardFailure=yes GATEWAY -L PORT:SERVER:N' (retrying with another port
+    'ssh -f -N -o ExitOnForwardFailure=yes GATEWAY -L 127.0.0.1:PORT:SERVER:N' (retrying with another port
     when the bind fails), exports VAR=PORT@localhost, and ends the tunnel when the job ends.
 
     Options:

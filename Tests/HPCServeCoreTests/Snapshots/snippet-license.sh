@@ -74,9 +74,11 @@ trap 'exit 143' TERM INT HUP
 hpcserve_license_local=
 for ((hpcserve_i = 1; hpcserve_i <= hpcserve_license_attempts; hpcserve_i++)); do
   hpcserve_p=$(shuf -i "$hpcserve_license_range" -n 1)
-  hpcserve_forwards=(-L "$hpcserve_p:$hpcserve_license_server:$hpcserve_license_port")
+  # 127.0.0.1 explicitly: with a bare port ssh also binds ::1, and a port taken on one
+  # address only does not count as a failure, so ExitOnForwardFailure would not fire.
+  hpcserve_forwards=(-L "127.0.0.1:$hpcserve_p:$hpcserve_license_server:$hpcserve_license_port")
   for hpcserve_v in ${hpcserve_license_vendor_ports[@]+"${hpcserve_license_vendor_ports[@]}"}; do
-    hpcserve_forwards+=(-L "$hpcserve_v:$hpcserve_license_server:$hpcserve_v")
+    hpcserve_forwards+=(-L "127.0.0.1:$hpcserve_v:$hpcserve_license_server:$hpcserve_v")
   done
   if hpcserve_tunnel "$hpcserve_license_gateway" "${hpcserve_forwards[@]}"; then
     hpcserve_license_local=$hpcserve_p
@@ -90,5 +92,5 @@ if [[ -z $hpcserve_license_local ]]; then
 fi
 export LM_LICENSE_FILE="$hpcserve_license_local@localhost"
 export MLM_LICENSE_FILE="$hpcserve_license_local@localhost"
-hpcserve_say "license server $hpcserve_license_server:$hpcserve_license_port reachable as $hpcserve_license_local@localhost"
+hpcserve_say "license server $hpcserve_license_server:$hpcserve_license_port reachable as $hpcserve_license_local@localhost (127.0.0.1)"
 # ---- end of hpcserve snippet --------------------------------------------------

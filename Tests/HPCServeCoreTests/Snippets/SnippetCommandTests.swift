@@ -48,7 +48,7 @@ import Testing
         try """
         #!/bin/bash
         printf '%s\\n' "$*" >>\(log)
-        for a in "$@"; do [[ $a == \(busyPort):* ]] && { echo "bind: Address already in use" >&2; exit 255; }; done
+        for a in "$@"; do [[ $a == 127.0.0.1:\(busyPort):* ]] && { echo "bind: Address already in use" >&2; exit 255; }; done
         exit 0
 
         """.write(toFile: box.bin + "/ssh", atomically: true, encoding: .utf8)
@@ -80,7 +80,7 @@ import Testing
         #expect(result.output.contains("license forward on local port 20001 failed (attempt 1 of 10)"))
         let calls = try String(contentsOfFile: box.dir.file("ssh.log"), encoding: .utf8)
         #expect(calls.contains("-o ExitOnForwardFailure=yes"))
-        #expect(calls.contains("-L 20002:lic:27000 -L 27001:lic:27001 -- gw"))
+        #expect(calls.contains("-L 127.0.0.1:20002:lic:27000 -L 127.0.0.1:27001:lic:27001 -- gw"))
         #expect(calls.contains("-O exit"), "the EXIT trap ends the tunnel:\n\(calls)")
     }
 

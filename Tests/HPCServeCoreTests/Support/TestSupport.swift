@@ -52,30 +52,8 @@ struct ProgramResult {
 
 /// Runs a program with output to a temporary file (no pipe to fill), waiting for it to end.
 func runProgram(_ argv: [String], environment: [String: String]? = nil, input: String? = nil, cwd: String? = nil) throws -> ProgramResult {
-    let dir = try TempDir()
-    defer { dir.cleanup() }
-    let outPath = dir.file("out")
-    FileManager.default.createFile(atPath: outPath, contents: nil)
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = argv
-    if let environment { process.environment = environment }
-    if let cwd { process.currentDirectoryURL = URL(fileURLWithPath: cwd) }
-    let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
-    process.standardOutput = handle
-    process.standardError = handle
-    if let input {
-        let inPath = dir.file("in")
-        FileManager.default.createFile(atPath: inPath, contents: Data(input.utf8))
-        process.standardInput = try FileHandle(forReadingFrom: URL(fileURLWithPath: inPath))
-    } else {
-        process.standardInput = FileHandle.nullDevice
-    }
-    try process.run()
-    process.waitUntilExit()
-    try handle.close()
-    let output = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
-    return ProgramResult(status: process.terminationStatus, output: output)
+    let r = try Spawn.run(argv, environment: environment, input: input, directory: cwd)
+    return ProgramResult(status: r.status, output: r.output)
 }
 
 /// Where a command lives on PATH, or nil.

@@ -127,3 +127,14 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: box.dir.file("ssh.log")))
     }
 }
+
+@Suite struct ExamplesStayCurrent {
+    @Test func licenseExampleContainsTodaysSnippet() async throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent()
+        let example = try String(contentsOf: root.appendingPathComponent("share/examples/license-in-job.sh"), encoding: .utf8)
+        let snippet = await runCLI(["snippet", "license", "--gateway", "gw01", "--server", "lic.example.org", "--port", "27000"]).stdout
+        #expect(example.contains(snippet), "share/examples/license-in-job.sh is out of date: paste the new snippet in")
+        try expectValidBash(example, "share/examples/license-in-job.sh")
+    }
+}

@@ -16,6 +16,11 @@ let clusterUnavailable: String? = {
     return nil
 }()
 
+/// Every end-to-end suite lives in here: one job at a time on the two-node cluster, and all
+/// skipped, with the reason printed, unless HPCSERVE_E2E=1.
+@Suite(.serialized, .tags(.endToEnd), .enabled(if: clusterUnavailable == nil, Comment(rawValue: clusterUnavailable ?? "")))
+enum EndToEnd {}
+
 /// The result of a command run on a cluster host.
 struct Run: CustomStringConvertible {
     let status: Int32

@@ -59,6 +59,8 @@ public struct AppProfile: Sendable {
     public let options: [AppOption]
     /// Lines for the script's header comment: what is special about this app.
     public let notes: [String]
+    /// Further sbatch options the app needs, from its option values (e.g. `--ntasks` for ranks).
+    public var sbatchOptions: @Sendable ([String: String]) -> [String] = { _ in [] }
 
     public var templateName: String { name + ".sh" }
 }

@@ -1,6 +1,7 @@
 extension Apps {
     /// ParaView's `pvserver`, offscreen, with a connect-id.
-    public static let paraview = AppProfile(
+    public static let paraview: AppProfile = {
+        var profile = AppProfile(
         name: "paraview",
         title: "ParaView pvserver",
         summary: "ParaView pvserver (offscreen, connect-id, 127.0.0.1 on ParaView 5.13+)",
@@ -21,5 +22,11 @@ extension Apps {
             "then only the exclusive allocation and the connect-id protect it (see the job log).",
             "pvserver takes the connect-id only on its command line, so it shows in 'ps' on the node.",
         ]
-    )
+        )
+        profile.sbatchOptions = { values in
+            guard let ranks = Int(values["PARAVIEW_RANKS"] ?? ""), ranks > 1 else { return [] }
+            return ["--ntasks=\(ranks)"]
+        }
+        return profile
+    }()
 }

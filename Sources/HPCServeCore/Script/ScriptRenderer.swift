@@ -35,9 +35,7 @@ public enum ScriptRenderer {
         if let v = spec.account { options.append("--account=\(v)") }
         if let v = spec.qos { options.append("--qos=\(v)") }
         options.append("--nodes=1")
-        if let ranks = Int(spec.appValues["PARAVIEW_RANKS"] ?? ""), ranks > 1 {
-            options.append("--ntasks=\(ranks)")
-        }
+        options += spec.app.sbatchOptions(spec.appValues)
         if let v = spec.cpusPerTask { options.append("--cpus-per-task=\(v)") }
         if let v = spec.memory { options.append("--mem=\(v)") }
         if let v = spec.gpus { options.append("--gpus=\(v)") }

@@ -1,0 +1,61 @@
+import Foundation
+import Testing
+@testable import HPCServeCore
+
+@Suite struct LiveProcessRunnerTests {
+    let runner = LiveProcessRunner()
+
+    @Test func exitStatusAndBothStreamsAreData() async throws {
+        let r = try await runner.run(Invocation(["bash", "-c", "echo out; echo err >&2; exit 3"]))
+        #expect(r.status == 3)
+        #expect(r.stdout == "out\n")
+        #expect(r.stderr == "err\n")
+        #expect(r.lastLine == "err")
+    }
+
+    @Test func bigOutputOnBothStreamsDoesNotDeadlock() async throws {
+        let r = try await runner.run(Invocation(["bash", "-c", "head -c 300000 /dev/zero | tr '\\0' a; head -c 300000 /dev/zero | tr '\\0' b >&2"]))
+        #expect(r.status == 0)
+        #expect(r.stdout.utf8.count == 300_000)
+        #expect(r.stderr.utf8.count == 300_000)
+    }
+
+    @Test func stdinIsPassedAndClosed() async throws {
+        let r = try await runner.run(Invocation(["cat"], stdin: "#!/bin/bash\necho hi\n"))
+        #expect(r.stdout == "#!/bin/bash\necho hi\n")
+        let none = try await runner.run(Invocation(["cat"]))
+        #expect(none.status == 0 && none.stdout.isEmpty)
+    }
+
+    @Test func timeoutTerminatesTheProcess() async throws {
+        let start = Date()
+        let r = try await runner.run(Invocation(["sleep", "30"], timeout: 0.5))
+        #expect(r.timedOut)
+        #expect(r.status == 128 + SIGTERM)
+        #expect(Date().timeIntervalSince(start) < 10)
+    }
+
+    @Test func aGrandchildHoldingThePipeDoesNotBlock() async throws {
+        // Like `ssh -f`: the child exits, its daemonised grandchild keeps stdout open.
+        let start = Date()
+        let r = try await runner.run(Invocation(["bash", "-c", "(sleep 20 &) ; echo parent-done"], timeout: 15))
+        #expect(r.status == 0)
+        #expect(r.stdout == "parent-done\n")
+        #expect(!r.timedOut)
+        #expect(Date().timeIntervalSince(start) < 10)
+    }
+
+    @Test func environmentOverridesAndMissingTools() async throws {
+        let r = try await runner.run(Invocation(["bash", "-c", "echo \"$HPCSERVE_T-${HOME:-unset}\""], environment: ["HPCSERVE_T": "x", "HOME": nil]))
+        #expect(r.stdout == "x-unset\n")
+        await #expect(throws: ToolMissing.self) { try await runner.run(Invocation(["no-such-tool-hpcserve"])) }
+    }
+
+    @Test func outputCanGoToAFile() async throws {
+        let dir = try TempDir()
+        defer { dir.cleanup() }
+        let r = try await runner.run(Invocation(["bash", "-c", "echo to-file; echo err >&2"], output: .appendToFile(dir.file("log"))))
+        #expect(r.status == 0 && r.stdout.isEmpty)
+        #expect(try String(contentsOfFile: dir.file("log"), encoding: .utf8) == "to-file\nerr\n")
+    }
+}

@@ -25,6 +25,16 @@ public enum SecretKind: String, Sendable {
     case connectID = "connect-id"
 }
 
+/// How the watcher proves, through the finished forward, that the server really answers.
+public enum ForwardCheck: Sendable, Equatable {
+    /// GET path with `Authorization: token SECRET` must give 200.
+    case httpWithToken(path: String)
+    /// GET path must give any HTTP answer.
+    case httpAny(path: String)
+    /// A connection must be accepted.
+    case connect
+}
+
 /// An option only one app has (e.g. Jupyter's `--classic`), handed to its template.
 public struct AppOption: Sendable {
     /// Spellings, long name first (`--classic`).
@@ -61,6 +71,12 @@ public struct AppProfile: Sendable {
     public let notes: [String]
     /// Further sbatch options the app needs, from its option values (e.g. `--ntasks` for ranks).
     public var sbatchOptions: @Sendable ([String: String]) -> [String] = { _ in [] }
+    public var forwardCheck: ForwardCheck = .connect
+    /// What the user opens on the laptop, given the laptop port: the URL (for --json) and
+    /// labelled lines to print (URL, user, password, connect-id…).
+    public var client: @Sendable (ConnectionInfo, Int) -> (url: String, lines: [(String, String)]) = { _, port in
+        ("localhost:\(port)", [("Connect to", "localhost:\(port)")])
+    }
 
     public var templateName: String { name + ".sh" }
 }

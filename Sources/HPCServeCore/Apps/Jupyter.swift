@@ -1,6 +1,7 @@
 extension Apps {
     /// JupyterLab (or the classic Notebook) on a private Unix socket by default.
-    public static let jupyter = AppProfile(
+    public static let jupyter: AppProfile = {
+        var profile = AppProfile(
         name: "jupyter",
         title: "JupyterLab",
         summary: "JupyterLab or Jupyter Notebook (token by environment, private Unix socket)",
@@ -20,5 +21,12 @@ extension Apps {
             "The token reaches Jupyter through JUPYTER_TOKEN_FILE (a 0600 file, never argv);",
             "JUPYTER_RUNTIME_DIR is private to this job, so 'jupyter server list' elsewhere cannot delete it.",
         ]
-    )
+        )
+        profile.forwardCheck = .httpWithToken(path: "/api/status")
+        profile.client = { info, port in
+            let url = "http://localhost:\(port)\(info.urlPath)?token=\(info.token)"
+            return (url, [("Then open", url)])
+        }
+        return profile
+    }()
 }

@@ -27,6 +27,11 @@ extension Apps {
             guard let ranks = Int(values["PARAVIEW_RANKS"] ?? ""), ranks > 1 else { return [] }
             return ["--ntasks=\(ranks)"]
         }
+        profile.forwardCheck = .connect
+        profile.client = { info, port in
+            let url = "cs://localhost:\(port)"
+            return (url, [("In ParaView", "File > Connect > add server \(url)"), ("Connect-id", info.token)])
+        }
         return profile
     }()
 }

@@ -1,6 +1,7 @@
 extension Apps {
     /// RStudio Server's `rserver`, run as the user, with a generated password helper.
-    public static let rstudio = AppProfile(
+    public static let rstudio: AppProfile = {
+        var profile = AppProfile(
         name: "rstudio",
         title: "RStudio Server",
         summary: "RStudio Server (rserver as you, password checked by a generated helper)",
@@ -15,5 +16,12 @@ extension Apps {
             "PAM helper that reads it from a 0600 file; data, database and cookie key are per job.",
             "With --listen socket, rserver needs --www-socket (RStudio Server 2024.12 or later).",
         ]
-    )
+        )
+        profile.forwardCheck = .httpAny(path: "/")
+        profile.client = { info, port in
+            let url = "http://localhost:\(port)/"
+            return (url, [("Then open", url), ("User", info.user), ("Password", info.token)])
+        }
+        return profile
+    }()
 }

@@ -1,14 +1,45 @@
+import Foundation
+
 /// What a command may use from the outside world, passed explicitly (no globals).
 public struct Context: Sendable {
     public var environment: [String: String]
     public var output: any OutputSink
     /// The directory relative paths are resolved against.
     public var workingDirectory: String
+    /// Runs sbatch, squeue, scancel, ssh.
+    public var runner: any ProcessRunner
+    /// The clock, in seconds (monotonic for the live program).
+    public var now: @Sendable () -> Double
+    /// Sleeps; returns early when `interrupts` fire.
+    public var sleep: @Sendable (Double) async -> Void
+    /// Ctrl-C / SIGTERM, noticed by long-running commands between steps.
+    public var interrupts: Interrupts
+    /// Whether stderr is a terminal (one redrawn status line) and stdin can answer a question.
+    public var isTerminal: Bool
+    /// Reads one answer from the user (nil without a terminal).
+    public var ask: @Sendable (String) -> String?
 
-    public init(environment: [String: String], output: any OutputSink, workingDirectory: String) {
+    public init(environment: [String: String], output: any OutputSink, workingDirectory: String,
+                runner: any ProcessRunner = LiveProcessRunner(), interrupts: Interrupts = Interrupts(),
+                isTerminal: Bool = false,
+                now: @escaping @Sendable () -> Double = { Date().timeIntervalSinceReferenceDate },
+                sleep: (@Sendable (Double) async -> Void)? = nil,
+                ask: @escaping @Sendable (String) -> String? = { _ in nil }) {
         self.environment = environment
         self.output = output
         self.workingDirectory = workingDirectory
+        self.runner = runner
+        self.interrupts = interrupts
+        self.isTerminal = isTerminal
+        self.now = now
+        self.ask = ask
+        self.sleep = sleep ?? { [interrupts] seconds in
+            var left = seconds
+            while left > 0, !interrupts.fired {
+                try? await Task.sleep(nanoseconds: UInt64(min(left, 0.1) * 1e9))
+                left -= 0.1
+            }
+        }
     }
 
     /// A one-line warning on stderr.

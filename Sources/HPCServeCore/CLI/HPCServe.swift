@@ -30,11 +30,17 @@ public enum HPCServe {
             return try ScriptCommand.run(rest, context: context)
         case "snippet":
             return try SnippetCommand.run(rest, context: context)
+        case "watch":
+            return try await WatchCommand.watch(rest, context: context)
+        case "list":
+            return try await SessionsCommand.list(rest, context: context)
+        case "stop":
+            return try await SessionsCommand.stop(rest, context: context)
         default:
-            let commands = ["script", "snippet", "help", "version"]
-            if Apps.named(first) != nil {
-                throw UsageError("submitting and watching ('hpcserve \(first)') is not built yet; use 'hpcserve script \(first) ... > job.sh' and 'sbatch job.sh'")
+            if let app = Apps.named(first) {
+                return try await WatchCommand.submit(app: app, rest, context: context)
             }
+            let commands = ["script", "snippet", "watch", "list", "stop", "help", "version"] + Apps.all.map(\.name)
             let hint = Suggest.closest(to: first, in: commands).map { "; did you mean '\($0)'?" } ?? "; see 'hpcserve --help'"
             throw UsageError("unknown command \(Validate.show(first))\(hint)")
         }

@@ -6,6 +6,10 @@ public enum Help {
     private Unix socket, a per-job secret, and no TCP port open on the login node.
 
     Usage:
+      hpcserve APP [OPTIONS] [-- SBATCH-OPTIONS]          submit APP, wait, forward, print the laptop command
+      hpcserve watch JOBID [OPTIONS]                      the same for a job submitted by hand
+      hpcserve list [--all] [--json]                      your sessions: state, node, time left, URL
+      hpcserve stop JOBID                                 cancel, close the forward, remove secrets
       hpcserve script APP [OPTIONS] [-- SBATCH-OPTIONS]   print an sbatch script for APP
       hpcserve snippet license [OPTIONS]                  bash for a job: license server via a gateway
       hpcserve snippet reverse-tunnel [OPTIONS]           bash for a job: tunnel back to the login node
@@ -16,7 +20,9 @@ public enum Help {
     \(Apps.all.map { "  " + $0.name.padding(toLength: 10, withPad: " ", startingAt: 0) + $0.summary }.joined(separator: "\n"))
 
     Examples:
-      hpcserve script jupyter --time 2:00:00 > jupyter.sh && sbatch jupyter.sh
+      hpcserve jupyter --time 2:00:00
+      hpcserve rstudio -t 4:00:00 -p interactive --module R/4.4 --detach
+      hpcserve script jupyter --time 2:00:00 > jupyter.sh && sbatch jupyter.sh && hpcserve watch JOBID
       hpcserve script rstudio -t 4:00:00 -p interactive --module R/4.4 -o rstudio.sh
       hpcserve script paraview -t 1:00:00 --ranks 4 --module ParaView/5.13
       hpcserve snippet license --gateway gw01 --server lic.example.org --port 27000
@@ -75,6 +81,67 @@ public enum Help {
         """
         return text
     }
+
+    public static func submit(_ app: AppProfile) -> String {
+        """
+        Usage: hpcserve \(app.name) [OPTIONS] [-- SBATCH-OPTIONS]
+
+        Submit \(app.title) (the script 'hpcserve script \(app.name)' prints), wait for it gently
+        (squeue backs off while pending; readiness comes from the session directory), forward a
+        Unix socket in your private session directory on this login node to the server, check it
+        answers, and print the laptop command. Then stay, showing the time left and keeping the
+        forward alive, until Ctrl-C (which asks whether to cancel the job) or the job ends.
+
+        Job options: as for 'hpcserve script \(app.name) --help'.
+
+        Watch options:
+        \(table(WatchCommand.watchOptions))
+
+        Examples:
+          hpcserve \(app.name) --time 2:00:00
+          hpcserve \(app.name) -t 8:00:00 -p gpu -G 1 --module \(exampleModule(app)) --detach
+          hpcserve \(app.name) -t 30 --json --cancel-on-exit
+
+        """
+    }
+
+    public static let watch = """
+    Usage: hpcserve watch JOBID [OPTIONS]
+
+    Attach to a job submitted from a generated script (or reattach after Ctrl-C or --detach):
+    wait for it, forward, check, and print the laptop command, as 'hpcserve APP' does.
+
+    Options:
+    \(table(WatchCommand.watchOptions))
+
+    Examples:
+      sbatch jupyter.sh          # Submitted batch job 4242
+      hpcserve watch 4242
+      hpcserve watch 4242 --json --detach
+
+    """
+
+    public static let list = """
+    Usage: hpcserve list [--all] [--json]
+
+    Your sessions (~/.hpcserve/jobs): job id, app, state, node, time left and URL; running ones
+    and the last 5 that ended (--all: every one). Forwards of jobs that have ended are closed.
+
+    Examples:
+      hpcserve list
+      hpcserve list --json
+
+    """
+
+    public static let stop = """
+    Usage: hpcserve stop JOBID
+
+    Cancel the job, close its forward, and remove its sockets and secrets (the log stays).
+
+    Examples:
+      hpcserve stop 4242
+
+    """
 
     public static let snippet = """
     Usage: hpcserve snippet license|reverse-tunnel [OPTIONS]

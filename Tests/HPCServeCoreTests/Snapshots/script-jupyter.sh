@@ -104,6 +104,7 @@ hpcserve_private_dir "$hpcserve_root" || exit 1
 hpcserve_private_dir "$hpcserve_root/jobs" || exit 1
 hpcserve_private_dir "$hpcserve_dir" || exit 1
 rm -f "$hpcserve_dir/connection.json" "$hpcserve_dir/server.sock"   # from an earlier run (requeue)
+printf '%s\n' "$hpcserve_app" >"$hpcserve_dir/app"   # for 'hpcserve list' after the job
 hpcserve_node=${SLURMD_NODENAME:-$(hostname -s)}
 hpcserve_say "job $SLURM_JOB_ID on $hpcserve_node: starting $hpcserve_app; session directory $hpcserve_dir"
 

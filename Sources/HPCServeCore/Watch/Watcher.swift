@@ -1,0 +1,274 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// How the watcher behaves once the server is reachable.
+public struct WatchOptions: Sendable {
+    public var detach = false
+    public var cancelOnExit = false
+    public var json = false
+    public var laptopPort: Int?
+    public var loginHost: String
+    public var user: String
+    public var policy = PollPolicy()
+    /// Seconds between checks that the forward is still alive.
+    public var tunnelCheck = 10.0
+    public init(loginHost: String, user: String) {
+        self.loginHost = loginHost
+        self.user = user
+    }
+}
+
+/// Watches one job from submission to a working forward, then keeps the forward alive.
+struct Watcher {
+    let job: String
+    let paths: SessionPaths
+    let options: WatchOptions
+    let context: Context
+    var slurm: Slurm { Slurm(runner: context.runner) }
+    var directory: String { paths.directory(jobID: job) }
+    let status: StatusLine
+
+    init(job: String, paths: SessionPaths, options: WatchOptions, context: Context) {
+        self.job = job
+        self.paths = paths
+        self.options = options
+        self.context = context
+        self.status = StatusLine(context: context)
+    }
+
+    func run() async throws -> ExitCode {
+        context.interrupts.claim()
+        let start = context.now()
+        var state = WatchState(policy: options.policy, now: start)
+        var tunnel: Tunnel?
+        var served: ConnectionInfo?
+        var lastTunnelCheck = start
+        var lastLeft = ""
+        while true {
+            if context.interrupts.fired {
+                status.finish()
+                return try await interrupted(tunnel: tunnel, ready: served != nil)
+            }
+            let now = context.now()
+            if now >= state.nextSqueue {
+                let query = await slurm.query(job)
+                if case let .found(s) = query { lastLeft = s.timeLeft }
+                for event in state.observe(query, at: now) {
+                    if let code = try await handle(event, start: start, tunnel: &tunnel, served: &served) { return code }
+                }
+                if served != nil, !lastLeft.isEmpty {
+                    status.show("job \(job) on \(served!.node): \(lastLeft) left; Ctrl-C to stop watching")
+                }
+            }
+            if !state.isFinished {
+                let info = ConnectionInfo.read(directory + "/connection.json")
+                for event in state.observe(connection: info, at: context.now()) {
+                    if let code = try await handle(event, start: start, tunnel: &tunnel, served: &served) { return code }
+                }
+            }
+            if let t = tunnel, served != nil, context.now() - lastTunnelCheck >= options.tunnelCheck {
+                lastTunnelCheck = context.now()
+                if !(await t.isAlive()) {
+                    status.note("the forward to \(t.node) died; re-creating it")
+                    try await t.open()
+                }
+            }
+            await context.sleep(max(0.05, min(state.sleepTime(now: context.now()), served == nil ? 60 : options.tunnelCheck)))
+        }
+    }
+
+    /// Reacts to one event; a return value ends the watch with that exit code.
+    private func handle(_ event: WatchEvent, start: Double, tunnel: inout Tunnel?, served: inout ConnectionInfo?) async throws -> ExitCode? {
+        switch event {
+        case let .pending(reason, estimate):
+            let eta = estimate.isEmpty || estimate == "N/A" ? "" : ", estimated start \(estimate.replacingOccurrences(of: "T", with: " "))"
+            status.change("job \(job) pending (\(reason.isEmpty ? "no reason given" : reason)), waited \(Self.clock(context.now() - start))\(eta)")
+        case let .running(node):
+            status.change("job \(job) running on \(node); waiting for the server to answer")
+        case let .moved(from, to):
+            status.change("job \(job) was requeued: \(from) -> \(to); following it")
+            await tunnel?.close()
+            tunnel = nil
+            served = nil
+        case let .controllerUnreachable(message, retryIn):
+            status.change("slurmctld does not answer (\(message)); retrying in \(Int(retryIn)) s")
+        case .controllerBack:
+            status.change("slurmctld answers again")
+        case .squeueFailed(let message):
+            status.change("squeue failed (\(message)); retrying")
+        case let .ready(info):
+            tunnel = try await connect(info, existing: tunnel)
+            served = info
+            let report = try await report(info, tunnel: tunnel)
+            status.finish()
+            if options.json {
+                context.output.stdout(report.json + "\n")
+            } else {
+                context.output.stdout(report.text)
+            }
+            if options.detach {
+                context.note("detached; the forward stays up. Reattach: hpcserve watch \(job); stop: hpcserve stop \(job)")
+                return .success
+            }
+        case let .ended(state, reason):
+            return await ended(state: state, reason: reason, tunnel: tunnel, wasReady: served != nil)
+        case .gone:
+            return await ended(state: "", reason: "", tunnel: tunnel, wasReady: served != nil)
+        }
+        return nil
+    }
+
+    /// The forward for `info`: the job's own reverse tunnel if it made one, else ssh -L.
+    private func connect(_ info: ConnectionInfo, existing: Tunnel?) async throws -> Tunnel? {
+        if let reverse = info.reverseSocket, SocketProbe.accepts(socket: reverse) {
+            return nil
+        }
+        // Reuse a live forward (a reattaching `watch`, or one made before) to the same node.
+        let tunnel = Tunnel(runner: context.runner, directory: directory, node: info.node, target: info.target)
+        if existing?.node == info.node, await tunnel.isAlive() { return tunnel }
+        if existing == nil, await tunnel.isAlive() { return tunnel }
+        try await tunnel.open()
+        return tunnel
+    }
+
+    struct Report {
+        let text: String
+        let json: String
+    }
+
+    /// Verifies the server through the forward, then builds what the user needs.
+    private func report(_ info: ConnectionInfo, tunnel: Tunnel?) async throws -> Report {
+        let socket = tunnel?.socket ?? info.reverseSocket ?? ""
+        guard let app = Apps.named(info.app) else { throw TunnelError.notAnswering("unknown app \(info.app)") }
+        var answered = false
+        var detail = ""
+        for attempt in 0..<20 {
+            if attempt > 0 { await context.sleep(0.5) }
+            switch app.forwardCheck {
+            case let .httpWithToken(path):
+                let code = SocketProbe.httpStatus(socket: socket, path: path, headers: ["Authorization": "token \(info.token)"])
+                answered = code == 200
+                detail = code.map { "HTTP \($0) for \(path)" } ?? "no answer"
+            case let .httpAny(path):
+                let code = SocketProbe.httpStatus(socket: socket, path: path)
+                answered = code != nil
+                detail = "no HTTP answer"
+            case .connect:
+                answered = SocketProbe.accepts(socket: socket)
+                detail = "connection refused"
+            }
+            if answered { break }
+        }
+        guard answered else { throw TunnelError.notAnswering(detail) }
+        let port = options.laptopPort ?? app.laptopPort
+        let client = app.client(info, port)
+        let command = "ssh -N -L \(port):\(socket) \(options.user)@\(options.loginHost)"
+        var lines = [("On your laptop", command)] + client.lines
+        let left = await timeLeft()
+        if let left { lines.append(("Time left", left)) }
+        let width = lines.map(\.0.count).max() ?? 0
+        let text = lines.map { "\($0.0 + ":")\(String(repeating: " ", count: width - $0.0.count + 2))\($0.1)" }.joined(separator: "\n") + "\n"
+        let fields: [(String, String)] = [
+            ("job_id", job), ("state", "\"RUNNING\""), ("app", JSONString.quote(info.app)), ("node", JSONString.quote(info.node)),
+            ("login_socket", JSONString.quote(socket)), ("laptop_command", JSONString.quote(command)),
+            ("url", JSONString.quote(client.url)), ("token", JSONString.quote(info.token)), ("user", JSONString.quote(info.user)),
+            ("time_left", left.map(JSONString.quote) ?? "null"), ("log", JSONString.quote(paths.log(jobID: job))),
+        ]
+        let json = "{" + fields.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}"
+        return Report(text: text, json: json)
+    }
+
+    private func timeLeft() async -> String? {
+        if case let .found(s) = await slurm.query(job), !s.timeLeft.isEmpty { return s.timeLeft }
+        return nil
+    }
+
+    /// The job is over: close the forward, say how it ended with the log's tail.
+    private func ended(state: String, reason: String, tunnel: Tunnel?, wasReady: Bool) async -> ExitCode {
+        await tunnel?.close()
+        status.finish()
+        var how = state.isEmpty ? (await slurm.ending(job) ?? "ended (Slurm no longer knows it)") : state
+        if !reason.isEmpty, reason != "None" { how += " (\(reason))" }
+        let tail = Self.tail(paths.log(jobID: job), lines: 8)
+        let where_ = "log: \(paths.log(jobID: job))"
+        if wasReady, state == "COMPLETED" || state == "TIMEOUT" {
+            context.note("job \(job) \(how); \(where_)")
+            return .success
+        }
+        context.output.stderr("hpcserve: error: job \(job) \(how)\(wasReady ? "" : " before its server was ready"); \(where_)\n")
+        if !tail.isEmpty { context.output.stderr(tail.split(separator: "\n").map { "  | \($0)" }.joined(separator: "\n") + "\n") }
+        return .failure
+    }
+
+    /// Ctrl-C: ask whether to cancel the job (or follow --cancel-on-exit; keep it without a terminal).
+    private func interrupted(tunnel: Tunnel?, ready: Bool) async throws -> ExitCode {
+        var cancel = options.cancelOnExit
+        if !cancel, context.isTerminal, let answer = context.ask("\nCancel job \(job) too? [y/N] ") {
+            cancel = answer.lowercased().hasPrefix("y")
+        }
+        if cancel {
+            try? await slurm.cancel(job)
+            await tunnel?.close()
+            context.note("cancelled job \(job) and closed the forward")
+        } else {
+            context.note("job \(job) keeps running\(ready && tunnel != nil ? " and the forward stays up" : ""). Reattach: hpcserve watch \(job); stop: hpcserve stop \(job)")
+        }
+        return .interrupted
+    }
+
+    static func clock(_ seconds: Double) -> String {
+        let s = Int(seconds)
+        return s >= 3600 ? String(format: "%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60) : String(format: "%d:%02d", s / 60, s % 60)
+    }
+
+    static func tail(_ path: String, lines: Int) -> String {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return "" }
+        return text.split(separator: "\n", omittingEmptySubsequences: false).suffix(lines + 1).joined(separator: "\n")
+            .trimmingCharacters(in: .newlines)
+    }
+}
+
+/// Progress on stderr: one redrawn line on a terminal, one plain line per change otherwise.
+struct StatusLine: Sendable {
+    let context: Context
+    private let last = Box()
+
+    init(context: Context) { self.context = context }
+
+    /// A new state: always shown.
+    func change(_ text: String) {
+        if context.isTerminal {
+            context.output.stderr("\r\u{1B}[K" + text)
+            last.set(text)
+        } else {
+            context.output.stderr("hpcserve: \(text)\n")
+        }
+    }
+
+    /// A refresh of the current state: redrawn on a terminal, otherwise not repeated.
+    func show(_ text: String) {
+        if context.isTerminal { change(text) }
+    }
+
+    /// A one-off message on its own line.
+    func note(_ text: String) {
+        finish()
+        context.output.stderr("hpcserve: \(text)\n")
+    }
+
+    /// Ends the redrawn line so that other output starts on a fresh one.
+    func finish() {
+        if context.isTerminal, last.take() != nil { context.output.stderr("\n") }
+    }
+
+    final class Box: @unchecked Sendable {
+        private let lock = NSLock()
+        private var value: String?
+        func set(_ v: String) { lock.lock(); value = v; lock.unlock() }
+        func take() -> String? { lock.lock(); defer { value = nil; lock.unlock() }; return value }
+    }
+}

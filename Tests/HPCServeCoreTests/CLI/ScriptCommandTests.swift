@@ -123,7 +123,12 @@ func renderScript(_ words: [String], home: String = "/home/alice", env: [String:
         (["script", "paraview", "--ranks", "0"], "--ranks"),
         (["script", "jupyter", "--shared=yes"], "is a flag"),
         (["script", "jupyter", "--", "--output=/tmp/x"], "cannot be passed through"),
-        (["jupyter"], "not built yet"),
+        (["jupyter", "--tme", "1"], "did you mean --time?"),
+        (["jupyter", "--detach", "--cancel-on-exit"], "exclude each other"),
+        (["watch"], "give one job id"),
+        (["watch", "42;id"], "is not a job id"),
+        (["stop", "x"], "is not a job id"),
+        (["list", "--jsn"], "did you mean --json?"),
         (["scirpt"], "did you mean 'script'?"),
     ])
     func usageErrorsAreOneLineWithExit64(_ words: [String], _ message: String) async {
@@ -146,6 +151,10 @@ func renderScript(_ words: [String], home: String = "/home/alice", env: [String:
         (["snippet", "--help"], "help-snippet.txt"),
         (["snippet", "license", "--help"], "help-snippet-license.txt"),
         (["snippet", "reverse-tunnel", "--help"], "help-snippet-reverse-tunnel.txt"),
+        (["jupyter", "--help"], "help-jupyter.txt"),
+        (["watch", "--help"], "help-watch.txt"),
+        (["list", "--help"], "help-list.txt"),
+        (["stop", "--help"], "help-stop.txt"),
     ])
     func helpMatchesItsSnapshotAndHasExamples(_ words: [String], _ file: String) async {
         let result = await runCLI(words)

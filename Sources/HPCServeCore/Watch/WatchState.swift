@@ -153,6 +153,11 @@ public struct WatchState: Sendable {
         }
     }
 
+    /// Ask squeue at the next step (e.g. connection.json vanished: the job is probably over).
+    public mutating func pollSoon(now: Double) {
+        nextSqueue = min(nextSqueue, now)
+    }
+
     /// Seconds to sleep before the next thing to do (squeue or a file look).
     public func sleepTime(now: Double) -> Double {
         let untilSqueue = max(0, nextSqueue - now)

@@ -48,6 +48,7 @@ struct Watcher {
         var served: ConnectionInfo?
         var lastTunnelCheck = start
         var lastLeft = ""
+        var lastHint = start
         while true {
             if context.interrupts.fired {
                 status.finish()
@@ -66,6 +67,12 @@ struct Watcher {
             }
             if !state.isFinished {
                 let info = ConnectionInfo.read(directory + "/connection.json")
+                // The job removes connection.json when it ends: a free hint to ask squeue now
+                // rather than at the next slow poll (at most once per 5 s).
+                if info == nil, served != nil, context.now() - lastHint > 5 {
+                    lastHint = context.now()
+                    state.pollSoon(now: context.now())
+                }
                 for event in state.observe(connection: info, at: context.now()) {
                     if let code = try await handle(event, start: start, tunnel: &tunnel, served: &served) { return code }
                 }

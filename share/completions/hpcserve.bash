@@ -18,10 +18,22 @@ _hpcserve() {
       mapfile -t COMPREPLY < <(compgen -W "$(sinfo -h -o %R 2>/dev/null)" -- "$cur"); return ;;
   esac
   if ((cword == 1)); then
-    mapfile -t COMPREPLY < <(compgen -W "script snippet help --help --version" -- "$cur")
+    mapfile -t COMPREPLY < <(compgen -W "$apps watch list stop script snippet help --help --version" -- "$cur")
     return
   fi
+  local watch_opts="--detach --cancel-on-exit --json --login-host --laptop-port --help"
   case ${words[1]} in
+    jupyter | rstudio | paraview)
+      local extra=""
+      case ${words[1]} in jupyter) extra="--classic" ;; paraview) extra="--ranks" ;; esac
+      mapfile -t COMPREPLY < <(compgen -W "${job_opts/--output/} $watch_opts $extra" -- "$cur") ;;
+    watch | stop)
+      if ((cword == 2)); then
+        mapfile -t COMPREPLY < <(compgen -W "$(squeue --me -h -o %i 2>/dev/null)" -- "$cur")
+      else
+        mapfile -t COMPREPLY < <(compgen -W "$watch_opts" -- "$cur")
+      fi ;;
+    list) mapfile -t COMPREPLY < <(compgen -W "--all --json --help" -- "$cur") ;;
     script)
       if ((cword == 2)); then
         mapfile -t COMPREPLY < <(compgen -W "$apps --help" -- "$cur")
@@ -38,7 +50,7 @@ _hpcserve() {
       else
         mapfile -t COMPREPLY < <(compgen -W "--port --host --socket --insecure-tcp-port --laptop-port --help" -- "$cur")
       fi ;;
-    help) mapfile -t COMPREPLY < <(compgen -W "script snippet" -- "$cur") ;;
+    help) mapfile -t COMPREPLY < <(compgen -W "$apps watch list stop script snippet" -- "$cur") ;;
   esac
 }
 complete -F _hpcserve hpcserve

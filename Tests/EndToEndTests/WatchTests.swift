@@ -173,3 +173,22 @@ extension EndToEnd {
         }
     }
 }
+
+extension EndToEnd.WatcherOnTheCluster {
+    @Test func aDetachedForwardEndsByItselfWhenTheJobEnds() throws {
+        let dir = try Cluster.scratch("alice", "watch-detached-end")
+        let r = try Cluster.on("login", "alice", "cd \(dir) && hpcserve jupyter --time 10 --detach --json", timeout: 180)
+        #expect(r.ok, "\(r)")
+        let job = try #require(try Self.json(r.output)["job_id"] as? Int).description
+        defer { _ = try? Cluster.on("login", "alice", "hpcserve stop \(job)") }
+        #expect(try Cluster.liveProcesses("alice").contains("-S /home/alice/.hpcserve/jobs/\(job)/ctl.sock"))
+        try Cluster.on("login", "alice", "scancel \(job)")
+        // No watcher is running: the forward's ssh ends with the server (its remote `kill -0` loop).
+        try Cluster.waitFor("the detached forward to end with the job", seconds: 60) {
+            !(try Cluster.liveProcesses("alice")).contains("-S /home/alice/.hpcserve/jobs/\(job)/ctl.sock")
+        }
+        // `list` tidies what ssh leaves (it never unlinks its socket).
+        try Cluster.hpcserve("alice", "list")
+        #expect(!FileManager.default.fileExists(atPath: "/home/alice/.hpcserve/jobs/\(job)/server.sock"))
+    }
+}

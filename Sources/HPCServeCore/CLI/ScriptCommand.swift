@@ -76,16 +76,18 @@ public enum ScriptCommand {
         if let extra = parsed.positionals.first {
             throw UsageError("unexpected argument \(Validate.show(extra)); put sbatch options after '--' (e.g. -- --nodes=1)")
         }
-        let paths = try SessionPaths.fromEnvironment(context.environment)
-        let spec = try makeSpec(app: app, parsed: parsed, paths: paths, context: context)
-        var templateFile: String?
-        if let file = parsed.value("--template") {
-            templateFile = context.absolute(try Validate.path(file, option: "--template"))
-        }
-        let templates = TemplateSource.fromEnvironment(context.environment, appTemplateFile: templateFile)
-        let text = try ScriptRenderer.render(spec, templates: templates)
+        let (text, paths) = try render(app: app, parsed: parsed, context: context)
         let output = try parsed.value("--output").map { context.absolute(try Validate.path($0, option: "--output")) }
         return Prepared(text: text, outputFile: output, paths: paths)
+    }
+
+    /// The script for `app` from parsed flags, and the session paths it uses.
+    public static func render(app: AppProfile, parsed: ParsedArguments, context: Context) throws -> (String, SessionPaths) {
+        let paths = try SessionPaths.fromEnvironment(context.environment)
+        let spec = try makeSpec(app: app, parsed: parsed, paths: paths, context: context)
+        let templateFile = try parsed.value("--template").map { context.absolute(try Validate.path($0, option: "--template")) }
+        let templates = TemplateSource.fromEnvironment(context.environment, appTemplateFile: templateFile)
+        return (try ScriptRenderer.render(spec, templates: templates), paths)
     }
 
     /// Builds and validates the job from parsed flags; shared with the submit command.

@@ -29,10 +29,7 @@ public enum WatchCommand {
             throw UsageError("unexpected argument \(Validate.show(extra)); put sbatch options after '--' (e.g. -- --nodes=1)")
         }
         let watch = try watchSettings(parsed, context: context)
-        let paths = try SessionPaths.fromEnvironment(context.environment)
-        let spec = try ScriptCommand.makeSpec(app: app, parsed: parsed, paths: paths, context: context)
-        let templateFile = try parsed.value("--template").map { context.absolute(try Validate.path($0, option: "--template")) }
-        let text = try ScriptRenderer.render(spec, templates: TemplateSource.fromEnvironment(context.environment, appTemplateFile: templateFile))
+        let (text, paths) = try ScriptCommand.render(app: app, parsed: parsed, context: context)
         try paths.ensurePrivate()
         let job = try await Slurm(runner: context.runner).submit(script: text)
         context.note("submitted job \(job) (\(app.title)); log: \(paths.log(jobID: job))")

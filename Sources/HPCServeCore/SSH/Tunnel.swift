@@ -29,12 +29,16 @@ public struct Tunnel: Sendable {
     public let node: String
     /// Where on the node: a socket path or 127.0.0.1:PORT.
     public let target: String
+    /// The server's PID on the node: the forward's ssh runs `while kill -0 PID` there instead
+    /// of `-N`, so it ends by itself when the server does (no ssh left relaying to nothing).
+    public let serverPID: Int?
 
-    public init(runner: any ProcessRunner, directory: String, node: String, target: String) {
+    public init(runner: any ProcessRunner, directory: String, node: String, target: String, serverPID: Int? = nil) {
         self.runner = runner
         self.directory = directory
         self.node = node
         self.target = target
+        self.serverPID = serverPID
     }
 
     public var socket: String { directory + "/server.sock" }
@@ -47,7 +51,9 @@ public struct Tunnel: Sendable {
         await close()
         let argv = ["ssh", "-o", "BatchMode=yes", "-o", "ExitOnForwardFailure=yes", "-o", "ControlPersist=no",
                     "-o", "ServerAliveInterval=30", "-o", "ServerAliveCountMax=3", "-o", "StreamLocalBindMask=0177",
-                    "-M", "-S", control, "-f", "-N", "-L", "\(socket):\(target)", "--", node]
+                    "-M", "-S", control, "-f"] + (serverPID == nil ? ["-N"] : []) + ["-L", "\(socket):\(target)", "--", node]
+            // sh -c: the user's login shell on the node may be csh.
+            + (serverPID.map { ["sh -c 'while kill -0 \($0) 2>/dev/null; do sleep 15; done'"] } ?? [])
         let r = try await runner.run(Invocation(argv, timeout: 60, output: .appendToFile(log)))
         guard r.status == 0 else {
             let tail = (try? String(contentsOfFile: log, encoding: .utf8))?.split(separator: "\n").last.map(String.init) ?? "ssh exit \(r.status)"

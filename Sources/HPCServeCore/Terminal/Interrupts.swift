@@ -24,7 +24,7 @@ public final class Interrupts: @unchecked Sendable {
     public func fire() {
         lock.lock()
         count += 1
-        let handled = claimed && count < 3   // a third Ctrl-C always exits
+        let handled = claimed && count < 2   // a second Ctrl-C (e.g. at the question) exits at once
         lock.unlock()
         if !handled, !sources.isEmpty {
             LiveProcessRunner.running.terminateAll()
@@ -33,7 +33,7 @@ public final class Interrupts: @unchecked Sendable {
     }
     public func reset() { lock.lock(); count = 0; lock.unlock() }
 
-    /// Catches SIGINT and SIGTERM from now on (a second Ctrl-C while a question is open exits 130).
+    /// Catches SIGINT and SIGTERM from now on (a second one always exits 130).
     public func install() {
         for sig in [SIGINT, SIGTERM] {
             signal(sig, SIG_IGN)

@@ -139,12 +139,14 @@ public struct WatchState: Sendable {
             nextSqueue = now + interval
             return [.ready(info)]
         case .waiting, .pending:
-            // squeue has not said "running" yet (or slurmctld is away): the file is proof enough.
+            // squeue has not said "running" yet (or slurmctld is away, or the pending backoff
+            // is long after a requeue): the file is proof enough.
+            let moved: [WatchEvent] = !lastNode.isEmpty && lastNode != info.node ? [.moved(from: lastNode, to: info.node)] : []
             lastNode = info.node
             phase = .ready(info)
             interval = policy.ready
             nextSqueue = now + interval
-            return [.ready(info)]
+            return moved + [.ready(info)]
         case let .ready(old) where old != info:
             phase = .ready(info)
             return old.node != info.node ? [.moved(from: old.node, to: info.node), .ready(info)] : [.ready(info)]

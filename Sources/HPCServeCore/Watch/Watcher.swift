@@ -61,8 +61,11 @@ struct Watcher {
                 for event in state.observe(query, at: now) {
                     if let code = try await handle(event, start: start, tunnel: &tunnel, served: &served) { return code }
                 }
-                if served != nil, !lastLeft.isEmpty {
-                    status.show("job \(job) on \(served!.node): \(lastLeft) left; Ctrl-C to stop watching")
+                if let served, !lastLeft.isEmpty {
+                    status.show("job \(job) on \(served.node): \(lastLeft) left; Ctrl-C to stop watching")
+                } else if case let .found(s) = query, case .pending = state.phase {
+                    // On a terminal the pending line keeps counting (no extra scheduler call).
+                    status.show(Self.pendingLine(job, s.reason, s.startTime, waited: context.now() - start))
                 }
             }
             if !state.isFinished {
@@ -92,8 +95,7 @@ struct Watcher {
     private func handle(_ event: WatchEvent, start: Double, tunnel: inout Tunnel?, served: inout ConnectionInfo?) async throws -> ExitCode? {
         switch event {
         case let .pending(reason, estimate):
-            let eta = estimate.isEmpty || estimate == "N/A" ? "" : ", estimated start \(estimate.replacingOccurrences(of: "T", with: " "))"
-            status.change("job \(job) pending (\(reason.isEmpty ? "no reason given" : reason)), waited \(Self.clock(context.now() - start))\(eta)")
+            status.change(Self.pendingLine(job, reason, estimate, waited: context.now() - start))
         case let .running(node):
             status.change("job \(job) running on \(node); waiting for the server to answer")
         case let .moved(from, to):
@@ -110,7 +112,15 @@ struct Watcher {
         case let .ready(info):
             tunnel = try await connect(info, existing: tunnel)
             served = info
-            let report = try await report(info, tunnel: tunnel)
+            let report: Report
+            do {
+                report = try await self.report(info, tunnel: tunnel)
+            } catch let error as TunnelError {
+                // A forward reused from before (a reattach) may point at an old target: once more, fresh.
+                guard let t = tunnel else { throw error }
+                try await t.open()
+                report = try await self.report(info, tunnel: t)
+            }
             status.finish()
             if options.json {
                 context.output.stdout(report.json + "\n")
@@ -135,7 +145,7 @@ struct Watcher {
             return nil
         }
         // Reuse a live forward (a reattaching `watch`, or one made before) to the same node.
-        let tunnel = Tunnel(runner: context.runner, directory: directory, node: info.node, target: info.target)
+        let tunnel = Tunnel(runner: context.runner, directory: directory, node: info.node, target: info.target, serverPID: info.pid)
         if existing?.node == info.node, await tunnel.isAlive() { return tunnel }
         if existing == nil, await tunnel.isAlive() { return tunnel }
         try await tunnel.open()
@@ -225,6 +235,11 @@ struct Watcher {
             context.note("job \(job) keeps running\(ready && tunnel != nil ? " and the forward stays up" : ""). Reattach: hpcserve watch \(job); stop: hpcserve stop \(job)")
         }
         return .interrupted
+    }
+
+    static func pendingLine(_ job: String, _ reason: String, _ estimate: String, waited: Double) -> String {
+        let eta = estimate.isEmpty || estimate == "N/A" ? "" : ", estimated start \(estimate.replacingOccurrences(of: "T", with: " "))"
+        return "job \(job) pending (\(reason.isEmpty ? "no reason given" : reason)), waited \(clock(waited))\(eta)"
     }
 
     static func clock(_ seconds: Double) -> String {

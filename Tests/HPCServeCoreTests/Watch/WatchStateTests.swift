@@ -59,6 +59,15 @@ func info(node: String = "node01") -> ConnectionInfo {
         #expect(s.observe(connection: info(node: "node02"), at: 40) == [.ready(info(node: "node02"))])
     }
 
+    @Test func aRequeueSeenFirstInTheFileIsStillAMove() {
+        var s = WatchState(now: 0)
+        _ = s.observe(running("node01"), at: 0)
+        _ = s.observe(connection: info(), at: 1)
+        let requeued = JobQuery.found(JobStatus(state: "PENDING", reason: "BeginTime", startTime: "2026-11-22T03:00:00"))
+        #expect(s.observe(requeued, at: 31) == [.pending(reason: "BeginTime", startEstimate: "2026-11-22T03:00:00")])
+        #expect(s.observe(connection: info(node: "node02"), at: 40) == [.moved(from: "node01", to: "node02"), .ready(info(node: "node02"))])
+    }
+
     @Test func anUnreachableControllerIsRetriedWithBackoffNotFatal() {
         var s = WatchState(now: 0)
         _ = s.observe(pending, at: 0)

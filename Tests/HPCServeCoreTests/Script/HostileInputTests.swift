@@ -111,9 +111,7 @@ struct StubSandbox {
             "curl": "echo 200", "ssh": "exit 0", "module": "exit 0", "srun": "sleep 0.2",
         ]
         for (name, body) in stubs {
-            let path = dir.path + "/bin/" + name
-            try "#!/bin/bash\n\(body)\n".write(toFile: path, atomically: true, encoding: .utf8)
-            chmod(path, 0o755)
+            try writeExecutable(dir.path + "/bin/" + name, "#!/bin/bash\n\(body)\n")
         }
     }
 

@@ -45,22 +45,20 @@ import Testing
     func sandbox(busyPort: Int, ports: [Int]) throws -> StubSandbox {
         let box = try StubSandbox()
         let log = box.dir.file("ssh.log")
-        try """
+        try writeExecutable(box.bin + "/ssh", """
         #!/bin/bash
         printf '%s\\n' "$*" >>\(log)
         for a in "$@"; do [[ $a == 127.0.0.1:\(busyPort):* ]] && { echo "bind: Address already in use" >&2; exit 255; }; done
         exit 0
 
-        """.write(toFile: box.bin + "/ssh", atomically: true, encoding: .utf8)
-        chmod(box.bin + "/ssh", 0o755)
+        """)
         try (ports.map(String.init).joined(separator: "\n") + "\n").write(toFile: box.dir.file("ports"), atomically: true, encoding: .utf8)
-        try """
+        try writeExecutable(box.bin + "/shuf", """
         #!/bin/bash
         # hands out the next port from the list, like a random pick would
         p=$(head -n 1 \(box.dir.file("ports"))); sed -i 1d \(box.dir.file("ports")); echo "$p"
 
-        """.write(toFile: box.bin + "/shuf", atomically: true, encoding: .utf8)
-        chmod(box.bin + "/shuf", 0o755)
+        """)
         return box
     }
 

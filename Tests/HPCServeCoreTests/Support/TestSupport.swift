@@ -56,6 +56,14 @@ func runProgram(_ argv: [String], environment: [String: String]? = nil, input: S
     return ProgramResult(status: r.status, output: r.output)
 }
 
+/// Writes an executable script through a child process: a file written by this (threaded)
+/// test process can be inherited open by a child another test spawns at that moment, and
+/// exec'ing it then fails with "Text file busy".
+func writeExecutable(_ path: String, _ text: String) throws {
+    let r = try Spawn.run(["bash", "-c", "cat > \"$1\" && chmod 755 \"$1\"", "_", path], input: text)
+    guard r.status == 0 else { throw POSIXError(.EIO) }
+}
+
 /// Where a command lives on PATH, or nil.
 func which(_ name: String) -> String? {
     for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {

@@ -18,7 +18,8 @@ extension EndToEnd {
         }
 
         static func stopLicenseServer(port: Int) throws {
-            try Cluster.on("login", "root", "pkill -f 'http.server \(port) --bind 127.0.0.1' || true")
+            // "[.]": the pattern must not match the shell that runs pkill (it would be killed first).
+            try Cluster.on("login", "root", "pkill -f 'http[.]server \(port) --bind' || true")
         }
 
         /// A job script that holds BUSY on the node, hands the snippet BUSY first (stub shuf),

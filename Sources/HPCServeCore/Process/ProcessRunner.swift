@@ -129,8 +129,8 @@ public struct LiveProcessRunner: ProcessRunner {
         defer { posix_spawnattr_destroy(&attributes) }
         var defaultSignals = sigset_t()
         sigemptyset(&defaultSignals)
-        sigaddset(&defaultSignals, SIGPIPE)
-        sigaddset(&defaultSignals, SIGINT)
+        // hpcserve ignores SIGPIPE, SIGINT and SIGTERM itself (see Interrupts); a child must not inherit that.
+        for sig in [SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGQUIT] { sigaddset(&defaultSignals, sig) }
         posix_spawnattr_setsigdefault(&attributes, &defaultSignals)
         var noMask = sigset_t()
         sigemptyset(&noMask)

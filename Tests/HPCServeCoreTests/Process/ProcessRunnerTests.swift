@@ -59,3 +59,21 @@ import Testing
         #expect(try String(contentsOfFile: dir.file("log"), encoding: .utf8) == "to-file\nerr\n")
     }
 }
+
+@Suite struct ChildSignalTests {
+    /// A child must be stoppable with SIGTERM even though the thread that spawns it blocks
+    /// signals and hpcserve itself ignores SIGTERM (it handles it through Interrupts).
+    @Test func childrenStartWithDefaultSignalsAndAnEmptyMask() async throws {
+        let live = try await LiveProcessRunner().run(Invocation(["grep", "-E", "^Sig(Blk|Ign)", "/proc/self/status"]))
+        #expect(live.stdout.contains("SigBlk:\t0000000000000000"), "\(live.stdout)")
+        #expect(!Self.ignores(live.stdout, SIGTERM) && !Self.ignores(live.stdout, SIGINT))
+        let spawned = try Spawn.run(["grep", "-E", "^Sig(Blk|Ign)", "/proc/self/status"])
+        #expect(spawned.output.contains("SigBlk:\t0000000000000000"), "\(spawned.output)")
+    }
+
+    static func ignores(_ status: String, _ sig: Int32) -> Bool {
+        guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("SigIgn:") }),
+              let mask = UInt64(line.split(separator: "\t").last ?? "", radix: 16) else { return false }
+        return mask & (1 << UInt64(sig - 1)) != 0
+    }
+}

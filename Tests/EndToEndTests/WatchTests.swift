@@ -116,7 +116,7 @@ extension EndToEnd {
                 try Cluster.on("login", "alice", "curl -s -o /dev/null -w '%{http_code}' --unix-socket \(session)/server.sock -H @\(dir)/hdr http://localhost/api/status").trimmed == "200"
             }
             // SIGTERM without a terminal: the job keeps running, and we are told how to come back.
-            try Cluster.on("login", "alice", "pkill -TERM -f 'hpcserve jupyter -t 1[0]' || true")
+            try Cluster.on("login", "alice", "pkill -TERM -u alice -x hpcserve || true")
             try Cluster.waitFor("the watcher to exit", seconds: 30) { !Self.file(dir + "/rc").isEmpty }
             #expect(Self.file(dir + "/rc").trimmingCharacters(in: .whitespacesAndNewlines) == "130")
             #expect(Self.file(dir + "/err").contains("Reattach: hpcserve watch \(job)"))
@@ -146,7 +146,7 @@ extension EndToEnd {
             try Cluster.waitFor("the laptop command after the outage", seconds: 180) { Self.file(dir + "/out").contains("On your laptop:") }
             #expect(Self.file(dir + "/err").contains("slurmctld answers again"))
             #expect(Self.file(dir + "/rc").isEmpty, "the watcher is still watching")
-            try Cluster.on("login", "alice", "pkill -TERM -f 'hpcserve jupyter -t 1[0]' || true")
+            try Cluster.on("login", "alice", "pkill -TERM -u alice -x hpcserve || true")
         }
 
         @Test func aRequeuedJobIsFollowedToTheOtherNode() throws {
@@ -169,7 +169,7 @@ extension EndToEnd {
             #expect(conn["node"] as? String == other)
             try Cluster.write("alice", dir + "/hdr", "Authorization: token \(try #require(conn["token"] as? String))\n")
             #expect(try Cluster.on("login", "alice", "curl -s -o /dev/null -w '%{http_code}' --unix-socket /home/alice/.hpcserve/jobs/\(job)/server.sock -H @\(dir)/hdr http://localhost/api/status").trimmed == "200")
-            try Cluster.on("login", "alice", "pkill -TERM -f 'hpcserve jupyter -t 1[0]' || true")
+            try Cluster.on("login", "alice", "pkill -TERM -u alice -x hpcserve || true")
         }
     }
 }

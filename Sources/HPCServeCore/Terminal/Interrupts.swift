@@ -5,42 +5,61 @@ import Glibc
 import Darwin
 #endif
 
+// Written only by the signal handler (and `claim`), read by `Interrupts.fired`: word-sized
+// values, as close to sig_atomic_t as Swift gets without newer platform requirements.
+nonisolated(unsafe) private var signalCount: Int32 = 0
+nonisolated(unsafe) private var signalClaimed: Int32 = 0
+
+/// The SIGINT/SIGTERM handler: async-signal-safe (a counter and `_exit` only). Until a
+/// command claims interrupts, and on a second signal, it exits 130 at once; children in our
+/// process group get the terminal's Ctrl-C themselves.
+private func onSignal(_ sig: Int32) {
+    signalCount &+= 1
+    if signalClaimed == 0 || signalCount >= 2 { _exit(130) }
+}
+
 /// SIGINT/SIGTERM turned into a flag that long-running commands check between steps, so they
 /// can stop their children and ask what to do instead of dying mid-way.
+/// (A plain handler, not a dispatch source: on Linux those read a signalfd, which never sees
+/// a signal that is ignored.)
 public final class Interrupts: @unchecked Sendable {
     private let lock = NSLock()
     private var count = 0
-    private var sources: [any DispatchSourceSignal] = []
+    private var installed = false
 
     public init() {}
 
-    private var claimed = false
-
-    public var fired: Bool { lock.lock(); defer { lock.unlock() }; return count > 0 }
-    /// Called by a command that checks `fired` itself; until then an interrupt stops the
-    /// running children and exits 130 at once.
-    public func claim() { lock.lock(); claimed = true; lock.unlock() }
-
-    public func fire() {
-        lock.lock()
-        count += 1
-        let handled = claimed && count < 2   // a second Ctrl-C (e.g. at the question) exits at once
-        lock.unlock()
-        if !handled, !sources.isEmpty {
-            LiveProcessRunner.running.terminateAll()
-            exit(ExitCode.interrupted.rawValue)
-        }
+    public var fired: Bool {
+        lock.lock(); defer { lock.unlock() }
+        return count > 0 || (installed && signalCount > 0)
     }
-    public func reset() { lock.lock(); count = 0; lock.unlock() }
 
-    /// Catches SIGINT and SIGTERM from now on (a second one always exits 130).
+    /// For tests and callers without real signals.
+    public func fire() { lock.lock(); count += 1; lock.unlock() }
+
+    /// Called by a command that checks `fired` itself; until then a signal exits 130 at once.
+    public func claim() { signalClaimed = 1 }
+
+    /// Installs the handler for SIGINT and SIGTERM (the live program only).
     public func install() {
+        lock.lock(); installed = true; lock.unlock()
+        // Whoever started us may have blocked them (a test harness, a job launcher).
+        var unblock = sigset_t()
+        sigemptyset(&unblock)
         for sig in [SIGINT, SIGTERM] {
-            signal(sig, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            source.setEventHandler { [weak self] in self?.fire() }
-            source.resume()
-            sources.append(source)
+            sigaddset(&unblock, sig)
+        }
+        sigprocmask(SIG_UNBLOCK, &unblock, nil)
+        for sig in [SIGINT, SIGTERM] {
+            var action = sigaction()
+            #if canImport(Glibc)
+            action.__sigaction_handler.sa_handler = onSignal
+            #else
+            action.__sigaction_u.__sa_handler = onSignal
+            #endif
+            sigemptyset(&action.sa_mask)
+            action.sa_flags = 0
+            sigaction(sig, &action, nil)
         }
     }
 }

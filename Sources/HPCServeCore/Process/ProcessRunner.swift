@@ -125,17 +125,8 @@ public struct LiveProcessRunner: ProcessRunner {
         posix_spawn_file_actions_addclose(&actions, inPipe[0])
 
         var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
+        cleanSignalAttributes(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
-        var defaultSignals = sigset_t()
-        sigemptyset(&defaultSignals)
-        // hpcserve ignores SIGPIPE, SIGINT and SIGTERM itself (see Interrupts); a child must not inherit that.
-        for sig in [SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGQUIT] { sigaddset(&defaultSignals, sig) }
-        posix_spawnattr_setsigdefault(&attributes, &defaultSignals)
-        var noMask = sigset_t()
-        sigemptyset(&noMask)
-        posix_spawnattr_setsigmask(&attributes, &noMask)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
 
         var env = ProcessInfo.processInfo.environment
         for (key, value) in inv.environment { env[key] = value }
@@ -251,6 +242,21 @@ public struct LiveProcessRunner: ProcessRunner {
         }
         return nil
     }
+}
+
+/// Initialises `attributes` so that the child starts with an empty signal mask and default
+/// handlers: the spawning thread may block signals (runtime threads do), and a child that
+/// inherited a blocked or ignored SIGTERM could not be stopped.
+func cleanSignalAttributes(_ attributes: inout posix_spawnattr_t) {
+    posix_spawnattr_init(&attributes)
+    var defaults = sigset_t()
+    sigemptyset(&defaults)
+    for sig in [SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGQUIT] { sigaddset(&defaults, sig) }
+    posix_spawnattr_setsigdefault(&attributes, &defaults)
+    var noMask = sigset_t()
+    sigemptyset(&noMask)
+    posix_spawnattr_setsigmask(&attributes, &noMask)
+    posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
 }
 
 /// The set of child PIDs being run, for tearing them down on an interrupt.

@@ -4,7 +4,7 @@ extension Apps {
         var profile = AppProfile(
         name: "jupyter",
         title: "JupyterLab",
-        summary: "JupyterLab or Jupyter Notebook (token by environment, private Unix socket)",
+        summary: "JupyterLab or Notebook (token in a 0600 file, private Unix socket)",
         listenModes: [.socket, .tcp],
         secret: .token,
         probe: .http(path: "/api"),

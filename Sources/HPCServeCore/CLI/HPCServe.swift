@@ -14,14 +14,14 @@ public enum HPCServe {
 
     static func dispatch(_ arguments: [String], context: Context) async throws -> ExitCode {
         guard let first = arguments.first else {
-            context.output.stderr(Help.main)
+            context.output.stderr(Help.fit(Help.main))
             return .usage
         }
         let rest = Array(arguments.dropFirst())
         switch first {
         case "-h", "--help", "help":
             if let topic = rest.first { return try await dispatch([topic, "--help"], context: context) }
-            context.output.stdout(Help.main)
+            context.output.stdout(Help.fit(Help.main))
             return .success
         case "--version", "version":
             context.output.stdout("hpcserve \(ScriptRenderer.version)\n")

@@ -22,7 +22,8 @@ public enum Help {
     Examples:
       hpcserve jupyter --time 2:00:00
       hpcserve rstudio -t 4:00:00 -p interactive --module R/4.4 --detach
-      hpcserve script jupyter --time 2:00:00 > jupyter.sh && sbatch jupyter.sh && hpcserve watch JOBID
+      hpcserve script jupyter -t 2:00:00 -o lab.sh && sbatch lab.sh
+      hpcserve watch 4242
       hpcserve script rstudio -t 4:00:00 -p interactive --module R/4.4 -o rstudio.sh
       hpcserve script paraview -t 1:00:00 --ranks 4 --module ParaView/5.13
       hpcserve snippet license --gateway gw01 --server lic.example.org --port 27000
@@ -44,8 +45,8 @@ public enum Help {
 
     Examples:
       hpcserve script jupyter --time 2:00:00 > jupyter.sh && sbatch jupyter.sh
-      hpcserve script jupyter -t 8:00:00 --setup 'source ~/venvs/lab/bin/activate' -o lab.sh
-      hpcserve script rstudio -t 4:00:00 --module R/4.4 --module rstudio-server -- --mail-type=END
+      hpcserve script jupyter -t 8:00:00 --setup 'source ~/venvs/lab/bin/activate'
+      hpcserve script rstudio -t 4:00:00 --module R/4.4 -- --mail-type=END
 
     """
 
@@ -76,7 +77,7 @@ public enum Help {
 
         Examples:
           hpcserve script \(app.name) --time 2:00:00 > \(app.name).sh && sbatch \(app.name).sh
-          hpcserve script \(app.name) -t 1-00:00:00 -p gpu -G 1 --module \(exampleModule(app)) -o \(app.name).sh
+          hpcserve script \(app.name) -t 1-00:00:00 -p gpu -G 1 --module \(exampleModule(app))
 
         """
         return text
@@ -151,7 +152,7 @@ public enum Help {
       reverse-tunnel  tunnel from the job back to a private socket on the login node
 
     Examples:
-      hpcserve snippet license --gateway gw01 --server lic.example.org --port 27000 >> job.sh
+      hpcserve snippet license --gateway gw01 --server lic.example.org --port 27000
       hpcserve snippet reverse-tunnel --port 8888
 
     """
@@ -168,7 +169,7 @@ public enum Help {
 
     Examples:
       hpcserve snippet license --gateway gw01 --server lic.example.org --port 27000
-      hpcserve snippet license --gateway login1 --server flexlm.example.org --port 27000 \\
+      hpcserve snippet license --gateway gw1 --server flexlm.example.org --port 27000 \\
           --vendor-port 27001 --env LM_LICENSE_FILE --env MLM_LICENSE_FILE
 
     """
@@ -188,6 +189,65 @@ public enum Help {
       hpcserve snippet reverse-tunnel --port 6006 --socket /home/me/.tb/tb.sock
 
     """
+
+    /// `text` fitted to 80 columns: a prose paragraph with a long line is re-flowed; a long
+    /// table row ("  name   description") wraps its description under its own column;
+    /// example commands without a description are left whole.
+    public static func fit(_ text: String, width: Int = 80) -> String {
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        var out: [String] = []
+        var paragraph: [String] = []
+        func flushParagraph() {
+            if paragraph.contains(where: { $0.count > width }) {
+                out += wrap(paragraph.joined(separator: " ").split(separator: " ").map(String.init), first: "", hang: 0, width: width)
+            } else {
+                out += paragraph
+            }
+            paragraph = []
+        }
+        for line in lines {
+            let indent = line.prefix { $0 == " " }.count
+            let isHeading = line.hasSuffix(":") && line.count < 40
+            if indent == 0, !line.isEmpty, !isHeading {
+                paragraph.append(line)
+                continue
+            }
+            flushParagraph()
+            guard line.count > width else { out.append(line); continue }
+            // A table row: the description starts after the first gap of two or more spaces.
+            let body = line.dropFirst(indent)
+            if let gap = body.range(of: "  ") {
+                let column = indent + body.distance(from: body.startIndex, to: gap.lowerBound)
+                let descStart = line.index(line.startIndex, offsetBy: column)
+                let rest = line[descStart...].drop { $0 == " " }
+                let hang = line.count - rest.count
+                let head = String(line.prefix(hang))
+                out += wrap(rest.split(separator: " ").map(String.init), first: head, hang: hang, width: width)
+            } else {
+                out.append(line)
+            }
+        }
+        flushParagraph()
+        return out.joined(separator: "\n")
+    }
+
+    /// Words laid out after `first`, continuation lines indented by `hang`.
+    private static func wrap(_ words: [String], first: String, hang: Int, width: Int) -> [String] {
+        var out: [String] = []
+        var current = first
+        var empty = true
+        for word in words {
+            if !empty, current.count + 1 + word.count > width {
+                out.append(current)
+                current = String(repeating: " ", count: hang) + word
+            } else {
+                current += (empty ? "" : " ") + word
+            }
+            empty = false
+        }
+        out.append(current)
+        return out
+    }
 
     static func exampleModule(_ app: AppProfile) -> String {
         switch app.name {

@@ -58,7 +58,7 @@ public enum ScriptCommand {
     public static func prepare(_ words: [String], context: Context) throws -> Prepared? {
         if words.isEmpty || words.first == "--help" || words.first == "-h" {
             if words.isEmpty { throw UsageError("which app? use 'hpcserve script APP', APP one of: \(Apps.all.map(\.name).joined(separator: ", "))") }
-            context.output.stdout(Help.script)
+            context.output.stdout(Help.fit(Help.script))
             return nil
         }
         let appName = words[0]
@@ -70,7 +70,7 @@ public enum ScriptCommand {
         let options = jobOptions + app.options.map { OptionSpec($0.names, value: $0.valueName, help: $0.help) } + ownOptions
         let parsed = try ArgumentReader.read(Array(words.dropFirst()), options: options, command: "script \(app.name)")
         if parsed.has("--help") {
-            context.output.stdout(Help.scriptApp(app))
+            context.output.stdout(Help.fit(Help.scriptApp(app)))
             return nil
         }
         if let extra = parsed.positionals.first {

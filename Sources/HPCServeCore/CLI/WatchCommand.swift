@@ -22,7 +22,7 @@ public enum WatchCommand {
             + watchOptions
         let parsed = try ArgumentReader.read(words, options: options, command: app.name)
         if parsed.has("--help") {
-            context.output.stdout(Help.submit(app))
+            context.output.stdout(Help.fit(Help.submit(app)))
             return .success
         }
         if let extra = parsed.positionals.first {
@@ -40,7 +40,7 @@ public enum WatchCommand {
     public static func watch(_ words: [String], context: Context) async throws -> ExitCode {
         let parsed = try ArgumentReader.read(words, options: watchOptions, command: "watch")
         if parsed.has("--help") {
-            context.output.stdout(Help.watch)
+            context.output.stdout(Help.fit(Help.watch))
             return .success
         }
         guard parsed.positionals.count == 1 else {
@@ -86,7 +86,7 @@ public enum SessionsCommand {
 
     public static func list(_ words: [String], context: Context) async throws -> ExitCode {
         let parsed = try ArgumentReader.read(words, options: listOptions, command: "list")
-        if parsed.has("--help") { context.output.stdout(Help.list); return .success }
+        if parsed.has("--help") { context.output.stdout(Help.fit(Help.list)); return .success }
         let paths = try SessionPaths.fromEnvironment(context.environment)
         let jobs = sessions(paths)
         let statuses: [String: JobStatus]
@@ -135,7 +135,7 @@ public enum SessionsCommand {
 
     public static func stop(_ words: [String], context: Context) async throws -> ExitCode {
         let parsed = try ArgumentReader.read(words, options: [OptionSpec(["--help", "-h"], help: "show this help")], command: "stop")
-        if parsed.has("--help") { context.output.stdout(Help.stop); return .success }
+        if parsed.has("--help") { context.output.stdout(Help.fit(Help.stop)); return .success }
         guard parsed.positionals.count == 1 else { throw UsageError("give one job id: hpcserve stop JOBID") }
         let job = try Slurm.jobID(parsed.positionals[0])
         let paths = try SessionPaths.fromEnvironment(context.environment)

@@ -22,19 +22,19 @@ public enum SnippetCommand {
 
     public static func run(_ words: [String], context: Context) throws -> ExitCode {
         guard let kind = words.first, kind != "--help", kind != "-h" else {
-            context.output.stdout(Help.snippet)
+            context.output.stdout(Help.fit(Help.snippet))
             return words.isEmpty ? .usage : .success
         }
         let rest = Array(words.dropFirst())
         switch kind {
         case "license":
             let parsed = try ArgumentReader.read(rest, options: licenseOptions, command: "snippet license")
-            if parsed.has("--help") { context.output.stdout(Help.snippetLicense); return .success }
+            if parsed.has("--help") { context.output.stdout(Help.fit(Help.snippetLicense)); return .success }
             try noPositionals(parsed)
             context.output.stdout(try license(parsed))
         case "reverse-tunnel":
             let parsed = try ArgumentReader.read(rest, options: reverseOptions, command: "snippet reverse-tunnel")
-            if parsed.has("--help") { context.output.stdout(Help.snippetReverseTunnel); return .success }
+            if parsed.has("--help") { context.output.stdout(Help.fit(Help.snippetReverseTunnel)); return .success }
             try noPositionals(parsed)
             if parsed.has("--insecure-tcp-port") {
                 context.warn("--insecure-tcp-port: every user on the login node can connect to that port; the default Unix socket in your private directory cannot be reached by them")

@@ -160,14 +160,17 @@ func renderScript(_ words: [String], home: String = "/home/alice", env: [String:
         let result = await runCLI(words)
         #expect(result.code == .success)
         #expect(result.stdout.contains("Example"))
+        for line in result.stdout.split(separator: "\n") where line.count > 80 {
+            #expect(line.trimmingCharacters(in: .whitespaces).hasPrefix("hpcserve "), "wider than 80 columns: \(line)")
+        }
         expectSnapshot(result.stdout, named: file)
     }
 
     @Test func helpTopicAndVersion() async {
-        #expect(await runCLI(["help", "script"]).stdout == Help.script)
+        #expect(await runCLI(["help", "script"]).stdout == Help.fit(Help.script))
         #expect(await runCLI(["--version"]).stdout == "hpcserve \(ScriptRenderer.version)\n")
         let bare = await runCLI([])
         #expect(bare.code == .usage)
-        #expect(bare.stderr == Help.main)
+        #expect(bare.stderr == Help.fit(Help.main))
     }
 }

@@ -146,8 +146,8 @@ public enum SessionsCommand {
         let dir = paths.directory(jobID: job)
         let info = ConnectionInfo.read(dir + "/connection.json")
         await Tunnel(runner: context.runner, directory: dir, node: info?.node ?? "localhost", target: "").close()
-        for name in ["connection.json", "server.sock", "rstudio-password", "rstudio-secure-cookie-key"] {
-            try? Tunnel.removeOwnSocket(dir + "/" + name)
+        // The forward's sockets went with close(); the secrets are plain files of ours.
+        for name in ["connection.json", "rstudio-password", "rstudio-secure-cookie-key"] {
             var st = stat()
             if lstat(dir + "/" + name, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, st.st_uid == getuid() { unlink(dir + "/" + name) }
         }

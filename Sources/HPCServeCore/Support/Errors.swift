@@ -39,7 +39,7 @@ public enum FileError: UserFacingError, Equatable {
             return "\(path) \(reason); fix it with 'chmod 700 \(path)' (and chown to yourself) or remove it"
         case let .socketPathTooLong(path, limit):
             return "socket path \(path) is longer than \(limit) bytes, the Unix socket limit; "
-                + "set HPCSERVE_DIR to a shorter directory (e.g. /tmp/$USER-hpcserve is NOT private: use a 0700 one)"
+                + "set HPCSERVE_DIR to a shorter directory that only you can use (it is created 0700)"
         }
     }
 

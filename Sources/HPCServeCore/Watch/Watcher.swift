@@ -59,7 +59,7 @@ struct Watcher {
                 let query = await slurm.query(job)
                 if case let .found(s) = query { lastLeft = s.timeLeft }
                 for event in state.observe(query, at: now) {
-                    if let code = try await handle(event, start: start, tunnel: &tunnel, served: &served) { return code }
+                    if let code = try await handle(event, start: start, timeLeft: lastLeft, tunnel: &tunnel, served: &served) { return code }
                 }
                 if let served, !lastLeft.isEmpty {
                     status.show("job \(job) on \(served.node): \(lastLeft) left; Ctrl-C to stop watching")
@@ -77,7 +77,7 @@ struct Watcher {
                     state.pollSoon(now: context.now())
                 }
                 for event in state.observe(connection: info, at: context.now()) {
-                    if let code = try await handle(event, start: start, tunnel: &tunnel, served: &served) { return code }
+                    if let code = try await handle(event, start: start, timeLeft: lastLeft, tunnel: &tunnel, served: &served) { return code }
                 }
             }
             if let t = tunnel, served != nil, context.now() - lastTunnelCheck >= options.tunnelCheck {
@@ -92,7 +92,7 @@ struct Watcher {
     }
 
     /// Reacts to one event; a return value ends the watch with that exit code.
-    private func handle(_ event: WatchEvent, start: Double, tunnel: inout Tunnel?, served: inout ConnectionInfo?) async throws -> ExitCode? {
+    private func handle(_ event: WatchEvent, start: Double, timeLeft: String, tunnel: inout Tunnel?, served: inout ConnectionInfo?) async throws -> ExitCode? {
         switch event {
         case let .pending(reason, estimate):
             status.change(Self.pendingLine(job, reason, estimate, waited: context.now() - start))
@@ -114,12 +114,12 @@ struct Watcher {
             served = info
             let report: Report
             do {
-                report = try await self.report(info, tunnel: tunnel)
+                report = try await self.report(info, tunnel: tunnel, timeLeft: timeLeft)
             } catch let error as TunnelError {
                 // A forward reused from before (a reattach) may point at an old target: once more, fresh.
                 guard let t = tunnel else { throw error }
                 try await t.open()
-                report = try await self.report(info, tunnel: t)
+                report = try await self.report(info, tunnel: t, timeLeft: timeLeft)
             }
             status.finish()
             if options.json {
@@ -144,10 +144,9 @@ struct Watcher {
         if let reverse = info.reverseSocket, SocketProbe.accepts(socket: reverse) {
             return nil
         }
-        // Reuse a live forward (a reattaching `watch`, or one made before) to the same node.
+        // Reuse a live forward (a reattaching `watch`, or one made before) unless the job moved.
         let tunnel = Tunnel(runner: context.runner, directory: directory, node: info.node, target: info.target, serverPID: info.pid)
-        if existing?.node == info.node, await tunnel.isAlive() { return tunnel }
-        if existing == nil, await tunnel.isAlive() { return tunnel }
+        if existing.map({ $0.node == info.node }) ?? true, await tunnel.isAlive() { return tunnel }
         try await tunnel.open()
         return tunnel
     }
@@ -158,7 +157,8 @@ struct Watcher {
     }
 
     /// Verifies the server through the forward, then builds what the user needs.
-    private func report(_ info: ConnectionInfo, tunnel: Tunnel?) async throws -> Report {
+    /// `timeLeft` is from the latest squeue answer (no extra scheduler call for it).
+    private func report(_ info: ConnectionInfo, tunnel: Tunnel?, timeLeft: String) async throws -> Report {
         let socket = tunnel?.socket ?? info.reverseSocket ?? ""
         guard let app = Apps.named(info.app) else { throw TunnelError.notAnswering("unknown app \(info.app)") }
         var answered = false
@@ -185,7 +185,7 @@ struct Watcher {
         let client = app.client(info, port)
         let command = "ssh -N -L \(port):\(socket) \(options.user)@\(options.loginHost)"
         var lines = [("On your laptop", command)] + client.lines
-        let left = await timeLeft()
+        let left: String? = timeLeft.isEmpty ? nil : timeLeft
         if let left { lines.append(("Time left", left)) }
         let width = lines.map(\.0.count).max() ?? 0
         let text = lines.map { "\($0.0 + ":")\(String(repeating: " ", count: width - $0.0.count + 2))\($0.1)" }.joined(separator: "\n") + "\n"
@@ -197,11 +197,6 @@ struct Watcher {
         ]
         let json = "{" + fields.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}"
         return Report(text: text, json: json)
-    }
-
-    private func timeLeft() async -> String? {
-        if case let .found(s) = await slurm.query(job), !s.timeLeft.isEmpty { return s.timeLeft }
-        return nil
     }
 
     /// The job is over: close the forward, say how it ended with the log's tail.

@@ -3,7 +3,7 @@
 // The toolchain only: no package dependencies (login nodes are often offline).
 import PackageDescription
 
-let templates = ["common.sh", "functions.sh", "jupyter.sh", "rstudio.sh", "paraview.sh",
+let templates = ["common.sh", "functions.sh", "relay.py", "jupyter.sh", "rstudio.sh", "paraview.sh",
                  "license.sh", "reverse-tunnel.sh"]
 
 var package = Package(

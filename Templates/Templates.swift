@@ -8,6 +8,7 @@ public enum EmbeddedTemplates {
         switch name {
         case "common.sh": bytes = PackageResources.common_sh
         case "functions.sh": bytes = PackageResources.functions_sh
+        case "relay.py": bytes = PackageResources.relay_py
         case "jupyter.sh": bytes = PackageResources.jupyter_sh
         case "rstudio.sh": bytes = PackageResources.rstudio_sh
         case "paraview.sh": bytes = PackageResources.paraview_sh
@@ -19,6 +20,6 @@ public enum EmbeddedTemplates {
     }
 
     /// Every embedded template's file name.
-    public static let names = ["common.sh", "functions.sh", "jupyter.sh", "rstudio.sh",
+    public static let names = ["common.sh", "functions.sh", "relay.py", "jupyter.sh", "rstudio.sh",
                                "paraview.sh", "license.sh", "reverse-tunnel.sh"]
 }

@@ -49,10 +49,17 @@ rstudio_args=(
 if [[ $hpcserve_listen == socket ]]; then
   rserver --help 2>&1 | grep -q -- '--www-socket' ||
     hpcserve_die "this rserver has no --www-socket (RStudio Server 2024.12 or later); use --listen tcp"
-  rstudio_args+=(--www-socket="$hpcserve_node_socket")
-else
-  rstudio_args+=(--www-address=127.0.0.1 --www-port="$hpcserve_port")
 fi
 if command -v R >/dev/null 2>&1; then rstudio_args+=(--rsession-which-r="$(command -v R)"); fi
-TMPDIR=$rstudio_tmp hpcserve_start rserver "${rstudio_args[@]}"
+
+# hpcserve_launch: start the server (again on another port if one was taken).
+hpcserve_launch() {
+  local args=("${rstudio_args[@]}")
+  if [[ $hpcserve_listen == socket ]]; then
+    args+=(--www-socket="$hpcserve_node_socket")
+  else
+    args+=(--www-address=127.0.0.1 --www-port="$hpcserve_port")
+  fi
+  TMPDIR=$rstudio_tmp hpcserve_start rserver "${args[@]}"
+}
 hpcserve_serve

@@ -77,6 +77,7 @@ enum Cluster {
     }
 
     /// Runs a program in the root namespace, output to a file (no pipe to fill).
+    @discardableResult
     static func local(_ argv: [String], input: String? = nil) throws -> Run {
         let r = try Spawn.run(argv, input: input)
         return Run(status: r.status, output: r.output)

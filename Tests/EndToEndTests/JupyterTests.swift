@@ -100,6 +100,13 @@ extension EndToEnd {
             let header = try Self.tokenHeader("alice", dir: fwd, token: try #require(conn["token"] as? String))
             #expect(try Self.apiStatus("alice", socket: sock, tokenFile: header) == "200")
             #expect(try Self.apiStatus("alice", socket: sock, tokenFile: nil) == "403")
+            // What connection.json publishes is the job's relay: a 0600 socket in its 0700 node directory.
+            let relay = try #require(conn["socket"] as? String)
+            #expect(try Cluster.on(node, "root", "stat -c '%a %U' \(relay) $(dirname \(relay))").trimmed == "600 alice\n700 alice")
+            let relayDir = try Cluster.scratch("alice", "jup-tcp-relay")
+            let viaRelay = try Self.forward("alice", dir: relayDir, target: relay, node: node)
+            defer { try? Self.stopForward("alice", dir: relayDir, node: node) }
+            #expect(try Self.apiStatus("alice", socket: viaRelay, tokenFile: header) == "200")
             // Another user on the same node reaches the port, but not the server without the token.
             let other = try Cluster.on(node, "bob", "curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:\(port)/api/status").trimmed
             #expect(other == "403")

@@ -22,7 +22,8 @@ extension EndToEnd {
             try Cluster.on("login", "root", "pkill -f 'http[.]server \(port) --bind' || true")
         }
 
-        /// A job script that holds BUSY on the node, hands the snippet BUSY first (stub shuf),
+        /// A job script that holds BUSY on the node (bound, not listening: a race the snippet
+        /// cannot see coming), hands the snippet BUSY first (stub shuf),
         /// then fetches the "license" through the forward.
         static func licenseJob(dir: String, snippet: String, busy: Int, free: Int, port: Int, then: String) -> String {
             """
@@ -36,9 +37,10 @@ extension EndToEnd {
             chmod +x \(dir)/stubs/shuf
             rm -f \(dir)/picked
             export PATH=\(dir)/stubs:$PATH
-            python3 -c 'import socket,time; s=socket.socket(); s.bind(("127.0.0.1", \(busy))); s.listen(); time.sleep(120)' &
+            # bound, not listening: invisible in /proc/net/tcp, so only ssh's bind finds it taken
+            python3 -c 'import socket,time; s=socket.socket(); s.bind(("127.0.0.1", \(busy))); open("\(dir)/bound", "w"); time.sleep(120)' &
             busy_pid=$!
-            for _ in $(seq 50); do grep -q ":$(printf %04X \(busy)) .* 0A " /proc/net/tcp && break; sleep 0.1; done
+            for _ in $(seq 50); do [[ -e \(dir)/bound ]] && break; sleep 0.1; done
             \(snippet)
             echo "variable: MLM_LICENSE_FILE=$MLM_LICENSE_FILE"
             echo "fetched: $(curl -s -m 10 "http://localhost:${MLM_LICENSE_FILE%@*}/feature")"
@@ -61,7 +63,7 @@ extension EndToEnd {
             }
             let out = try String(contentsOfFile: "\(dir)/job-\(job).out", encoding: .utf8)
             #expect(try Cluster.state("alice", job).0 == "COMPLETED", "\(out)")
-            #expect(out.contains("license forward on local port \(busy) failed (attempt 1 of 3)"), "\(out)")
+            #expect(out.contains("license forward on local port \(busy) failed: another process took the port first (attempt 1 of 3)"), "\(out)")
             #expect(out.contains("variable: MLM_LICENSE_FILE=\(free)@localhost"), "\(out)")
             #expect(out.contains("fetched: LICENSE-GRANTED"), "\(out)")
             try Cluster.waitFor("no ssh of alice left after the job", seconds: 20) {

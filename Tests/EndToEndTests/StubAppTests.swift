@@ -13,7 +13,9 @@ extension EndToEnd {
         /// A stand-in server: `--help` prints `helpText`; otherwise it records argv and env and
         /// serves HTTP (or just listens) on the port named by `portOption`, on `addressOption`'s
         /// address (0.0.0.0 when it has none, like pvserver before 5.13).
-        static func installStub(_ user: String, dir: String, name: String, helpText: String, portOption: String, addressOption: String?) throws {
+        /// `delay`: seconds before it binds, as a real server takes a while to start.
+        static func installStub(_ user: String, dir: String, name: String, helpText: String, portOption: String, addressOption: String?,
+                                delay: Int = 0) throws {
             try Cluster.on("login", user, "mkdir -p \(dir)/bin")
             try Cluster.write(user, "\(dir)/bin/\(name)", """
             #!/bin/bash
@@ -24,6 +26,7 @@ extension EndToEnd {
             for a in "$@"; do
               case $a in \(portOption)=*) port=${a#*=} ;; \(addressOption ?? "--no-such-option")=*) addr=${a#*=} ;; esac
             done
+            sleep \(delay)
             echo "Accepting connection(s): $(hostname):$port"
             exec python3 -m http.server "$port" --bind "$addr"
 

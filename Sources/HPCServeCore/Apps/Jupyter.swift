@@ -20,6 +20,7 @@ extension Apps {
         notes: [
             "The token reaches Jupyter through JUPYTER_TOKEN_FILE (a 0600 file, never argv);",
             "JUPYTER_RUNTIME_DIR is private to this job, so 'jupyter server list' elsewhere cannot delete it.",
+            "With --listen tcp any process on the node can connect to 127.0.0.1:PORT and meets the token check.",
         ]
         )
         profile.forwardCheck = .httpWithToken(path: "/api/status")

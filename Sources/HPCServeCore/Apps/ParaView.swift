@@ -20,7 +20,8 @@ extension Apps {
         notes: [
             "pvserver before 5.13 has no --bind-address and listens on every address of the node:",
             "then only the exclusive allocation and the connect-id protect it (see the job log).",
-            "pvserver takes the connect-id only on its command line, so it shows in 'ps' on the node.",
+            "pvserver takes the connect-id only on its command line, so it shows in 'ps' on the node;",
+            "any process on the node can connect to its port and must present that connect-id.",
         ]
         )
         profile.sbatchOptions = { values in

@@ -14,7 +14,8 @@ extension Apps {
         notes: [
             "rserver runs as you (--server-user) with a per-job password checked by a generated",
             "PAM helper that reads it from a 0600 file; data, database and cookie key are per job.",
-            "With --listen socket, rserver needs --www-socket (RStudio Server 2024.12 or later).",
+            "With --listen socket, rserver needs --www-socket (RStudio Server 2024.12 or later). On TCP any",
+            "process on the node can connect to 127.0.0.1:PORT and meets the password check.",
         ]
         )
         profile.forwardCheck = .httpAny(path: "/")

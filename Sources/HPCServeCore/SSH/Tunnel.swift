@@ -53,7 +53,7 @@ public struct Tunnel: Sendable {
                     "-o", "ServerAliveInterval=30", "-o", "ServerAliveCountMax=3", "-o", "StreamLocalBindMask=0177",
                     "-M", "-S", control, "-f"] + (serverPID == nil ? ["-N"] : []) + ["-L", "\(socket):\(target)", "--", node]
             // sh -c: the user's login shell on the node may be csh.
-            + (serverPID.map { ["sh -c 'while kill -0 \($0) 2>/dev/null; do sleep 15; done'"] } ?? [])
+            + (serverPID.map { ["sh -c 'while kill -0 \($0) 2>/dev/null; do sleep 1; done'"] } ?? [])
         let r = try await runner.run(Invocation(argv, timeout: 60, output: .appendToFile(log)))
         guard r.status == 0 else {
             let tail = (try? String(contentsOfFile: log, encoding: .utf8))?.split(separator: "\n").last.map(String.init) ?? "ssh exit \(r.status)"

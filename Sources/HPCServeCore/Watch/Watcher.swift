@@ -201,7 +201,9 @@ struct Watcher {
 
     /// The job is over: close the forward, say how it ended with the log's tail.
     private func ended(state: String, reason: String, tunnel: Tunnel?, wasReady: Bool) async -> ExitCode {
-        await tunnel?.close()
+        // Also when this watch made no forward (a reattach, a detached one before it): a forward
+        // that ended with the job leaves its socket behind, and nothing listens on it now.
+        await (tunnel ?? Tunnel(runner: context.runner, directory: directory, node: "localhost", target: "")).close()
         status.finish()
         var how = state.isEmpty ? (await slurm.ending(job) ?? "ended (Slurm no longer knows it)") : state
         if !reason.isEmpty, reason != "None" { how += " (\(reason))" }

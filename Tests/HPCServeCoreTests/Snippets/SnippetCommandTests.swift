@@ -42,13 +42,22 @@ import Testing
 /// its calls and refuses a "busy" port like `ssh -o ExitOnForwardFailure=yes` does (exit 255).
 /// Real ssh and a real job are in the end-to-end tests.
 @Suite(.tags(.shell)) struct SnippetBehaviourTests {
-    func sandbox(busyPort: Int, ports: [Int]) throws -> StubSandbox {
+    /// `busyPort` 0: every local port is "taken" (ssh's bind fails); `sshFails`: ssh fails as
+    /// it does when it cannot log in, with no port involved.
+    func sandbox(busyPort: Int, ports: [Int], sshFails: Bool = false) throws -> StubSandbox {
         let box = try StubSandbox()
         let log = box.dir.file("ssh.log")
         try writeExecutable(box.bin + "/ssh", """
         #!/bin/bash
         printf '%s\\n' "$*" >>\(log)
-        for a in "$@"; do [[ $a == 127.0.0.1:\(busyPort):* ]] && { echo "bind: Address already in use" >&2; exit 255; }; done
+        \(sshFails ? "echo 'gw: Permission denied (publickey).' >&2; exit 255" : "")
+        for a in "$@"; do
+          if [[ $a == 127.0.0.1:\(busyPort == 0 ? "*" : String(busyPort)):* ]]; then
+            echo "bind [127.0.0.1]:${a#127.0.0.1:}: Address already in use" >&2
+            echo "Could not request local forwarding." >&2
+            exit 255
+          fi
+        done
         exit 0
 
         """)
@@ -60,6 +69,16 @@ import Testing
 
         """)
         return box
+    }
+
+    func licenseRun(_ box: StubSandbox, _ words: [String], before: String = "") throws -> (status: Int32, output: String) {
+        let parsed = try ArgumentReader.read(["--gateway", "gw", "--server", "lic", "--port", "27000"] + words,
+                                             options: SnippetCommand.licenseOptions, command: "license")
+        let script = box.dir.file("job.sh")
+        try ("#!/bin/bash\n" + before + (try SnippetCommand.license(parsed)) + "echo \"REACHED $MLM_LICENSE_FILE\"\n")
+            .write(toFile: script, atomically: true, encoding: .utf8)
+        let result = try runProgram(["bash", script], environment: box.environment)
+        return (result.status, result.output)
     }
 
     @Test func licenseRetriesOnABusyPortExportsTheVariableAndStopsTheTunnel() throws {
@@ -75,24 +94,85 @@ import Testing
         let result = try runProgram(["bash", script], environment: box.environment)
         #expect(result.status == 0, "\(result.output)")
         #expect(result.output.contains("A=20002@localhost B=20002@localhost"))
-        #expect(result.output.contains("license forward on local port 20001 failed (attempt 1 of 10)"))
+        #expect(result.output.contains("license forward on local port 20001 failed: another process took the port first (attempt 1 of 20)"))
         let calls = try String(contentsOfFile: box.dir.file("ssh.log"), encoding: .utf8)
         #expect(calls.contains("-o ExitOnForwardFailure=yes"))
         #expect(calls.contains("-L 127.0.0.1:20002:lic:27000 -L 127.0.0.1:27001:lic:27001 -- gw"))
         #expect(calls.contains("-O exit"), "the EXIT trap ends the tunnel:\n\(calls)")
     }
 
-    @Test func licenseFailsTheJobAfterKAttempts() throws {
-        let box = try sandbox(busyPort: 20001, ports: [20001, 20001, 20001])
+    @Test func licenseSaysPortsTakenAfterKAttempts() throws {
+        let box = try sandbox(busyPort: 0, ports: [20001])
         defer { box.cleanup() }
-        let parsed = try ArgumentReader.read(["--gateway", "gw", "--server", "lic", "--port", "27000", "--attempts", "3"],
-                                             options: SnippetCommand.licenseOptions, command: "license")
-        let script = box.dir.file("job.sh")
-        try ("#!/bin/bash\n" + (try SnippetCommand.license(parsed)) + "echo REACHED\n").write(toFile: script, atomically: true, encoding: .utf8)
-        let result = try runProgram(["bash", script], environment: box.environment)
+        let result = try licenseRun(box, ["--attempts", "3"])
         #expect(result.status == 1)
         #expect(!result.output.contains("REACHED"))
-        #expect(result.output.contains("error: no forward to lic:27000 through gw after 3 attempts"))
+        #expect(result.output.contains("error: ports taken: another process took each of the 3 local ports tried"), "\(result.output)")
+        #expect(!result.output.contains("check that 'ssh"), "a port problem must not be blamed on ssh")
+        let calls = try String(contentsOfFile: box.dir.file("ssh.log"), encoding: .utf8).split(separator: "\n")
+        #expect(calls.count == 3, "three different ports tried: \(calls)")
+        #expect(Set(calls).count == 3, "a port that failed is not tried again: \(calls)")
+    }
+
+    @Test func licenseStopsAtOnceWhenSshItselfFails() throws {
+        let box = try sandbox(busyPort: 1, ports: [20001], sshFails: true)
+        defer { box.cleanup() }
+        let result = try licenseRun(box, [])
+        #expect(result.status == 1)
+        #expect(result.output.contains("error: ssh to gw failed (gw: Permission denied (publickey). ); check that 'ssh gw' works"), "\(result.output)")
+        let calls = try String(contentsOfFile: box.dir.file("ssh.log"), encoding: .utf8).split(separator: "\n")
+        #expect(calls.count == 1, "no retries when the port is not the problem: \(calls)")
+    }
+
+    /// A port something listens on is never handed to ssh: the pick reads the kernel's table.
+    @Test func licenseSkipsPortsInUseOnTheNode() throws {
+        let box = try sandbox(busyPort: 1, ports: [])
+        defer { box.cleanup() }
+        // A real listener on a port the random pick (stub shuf) names first.
+        let listener = """
+        port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+        python3 -c 'import socket,sys,time; s=socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(); time.sleep(30)' "$port" >/dev/null 2>&1 &
+        for _ in $(seq 100); do grep -q ":$(printf %04X "$port") .* 0A " /proc/net/tcp && break; sleep 0.05; done
+        echo "$port" > \(box.dir.file("ports"))
+        echo "LISTENING $port"
+
+        """
+        let parsed = try ArgumentReader.read(["--gateway", "gw", "--server", "lic", "--port", "27000", "--port-range", "1024-65535"],
+                                             options: SnippetCommand.licenseOptions, command: "license")
+        let script = box.dir.file("job.sh")
+        try ("#!/bin/bash\n" + listener + (try SnippetCommand.license(parsed)) + "echo \"REACHED $MLM_LICENSE_FILE\"\nkill %1\n")
+            .write(toFile: script, atomically: true, encoding: .utf8)
+        let result = try runProgram(["bash", script], environment: box.environment)
+        #expect(result.status == 0, "\(result.output)")
+        let port = try #require(result.output.split(separator: "\n").first { $0.hasPrefix("LISTENING ") }?.split(separator: " ").last)
+        let calls = try String(contentsOfFile: box.dir.file("ssh.log"), encoding: .utf8)
+        #expect(!calls.contains("127.0.0.1:\(port):"), "ssh was handed a port in use: \(calls)")
+        #expect(!result.output.contains("failed"), "\(result.output)")
+        #expect(result.output.contains("REACHED \(Int(port)! + 1)@localhost"), "\(result.output)")
+    }
+
+    @Test func licenseRefusesAVendorPortInUse() throws {
+        let box = try sandbox(busyPort: 1, ports: [20001])
+        defer { box.cleanup() }
+        let before = """
+        vport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+        python3 -c 'import socket,sys,time; s=socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(); time.sleep(30)' "$vport" >/dev/null 2>&1 &
+        for _ in $(seq 100); do grep -q ":$(printf %04X "$vport") .* 0A " /proc/net/tcp && break; sleep 0.05; done
+        echo "VENDOR $vport"
+
+        """
+        // The vendor port is only known at run time here, so the snippet is rendered with a
+        // placeholder and the port swapped in (it is a plain number in the script).
+        let parsed = try ArgumentReader.read(["--gateway", "gw", "--server", "lic", "--port", "27000", "--vendor-port", "65432"],
+                                             options: SnippetCommand.licenseOptions, command: "license")
+        let snippet = try SnippetCommand.license(parsed).replacingOccurrences(of: "vendor_ports=(65432)", with: "vendor_ports=(\"$vport\")")
+        #expect(snippet.contains("vendor_ports=(\"$vport\")"))
+        let script = box.dir.file("job.sh")
+        try ("#!/bin/bash\n" + before + snippet + "echo REACHED\nkill %1\n").write(toFile: script, atomically: true, encoding: .utf8)
+        let result = try runProgram(["bash", script], environment: box.environment)
+        #expect(result.status == 1, "\(result.output)")
+        #expect(result.output.contains("is already taken on") && result.output.contains("vendor-daemon port"), "\(result.output)")
+        #expect(!FileManager.default.fileExists(atPath: box.dir.file("ssh.log")), "ssh must not run")
     }
 
     @Test func reverseTunnelMakesThePrivateDirectoryAndUsesASocketThere() throws {

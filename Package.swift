@@ -21,13 +21,15 @@ var package = Package(
         ),
         .target(name: "HPCServeCore", dependencies: ["HPCServeTemplates"]),
         .executableTarget(name: "hpcserve", dependencies: ["HPCServeCore"]),
+        // Helpers shared by the test targets; not part of the shipped binary.
+        .target(name: "HPCServeTestSupport", dependencies: ["HPCServeCore"], path: "Tests/Support"),
         .testTarget(
             name: "HPCServeCoreTests",
-            dependencies: ["HPCServeCore"],
+            dependencies: ["HPCServeCore", "HPCServeTestSupport"],
             exclude: ["Snapshots"]
         ),
         // Black-box tests of the built binary on the real Slurm + sshd cluster (Tests/Cluster).
-        .testTarget(name: "EndToEndTests", dependencies: ["HPCServeCore"], path: "Tests/EndToEndTests"),
+        .testTarget(name: "EndToEndTests", dependencies: ["HPCServeCore", "HPCServeTestSupport"], path: "Tests/EndToEndTests"),
     ]
 )
 

@@ -1,6 +1,7 @@
 import Foundation
 import HPCServeCore
 import Testing
+import HPCServeTestSupport
 
 extension Tag {
     /// Needs the real test cluster (Tests/Cluster/up) and HPCSERVE_E2E=1.

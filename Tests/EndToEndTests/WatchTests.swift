@@ -54,7 +54,9 @@ extension EndToEnd {
             #expect(try Cluster.on("login", "root", "stat -c %a \(socket)").trimmed == "600")
 
             let list = try Cluster.hpcserve("alice", "list --json").output
-            #expect(list.contains("\"job_id\": \(job), \"app\": \"jupyter\", \"state\": \"RUNNING\""), "\(list)")
+            let rows = try #require(try JSONSerialization.jsonObject(with: Data(list.utf8)) as? [[String: Any]], "\(list)")
+            let row = try #require(rows.first { ($0["job_id"] as? Int)?.description == job }, "\(list)")
+            #expect(row["app"] as? String == "jupyter" && row["state"] as? String == "RUNNING", "\(row)")
             try Cluster.hpcserve("alice", "stop \(job)")
             try Cluster.waitFor("job \(job) to end", seconds: 30) { !["RUNNING", "COMPLETING"].contains(try Cluster.state("alice", job).0) }
             #expect(!FileManager.default.fileExists(atPath: socket))

@@ -72,6 +72,9 @@ public struct AppProfile: Sendable {
     /// Further sbatch options the app needs, from its option values (e.g. `--ntasks` for ranks).
     public var sbatchOptions: @Sendable ([String: String]) -> [String] = { _ in [] }
     public var forwardCheck: ForwardCheck = .connect
+    /// Secret files the template writes into the session directory (besides connection.json),
+    /// removed by `hpcserve stop`.
+    public var secretFiles: [String] = []
     /// What the user opens on the laptop, given the laptop port: the URL (for --json) and
     /// labelled lines to print (URL, user, password, connect-id…).
     public var client: @Sendable (ConnectionInfo, Int) -> (url: String, lines: [(String, String)]) = { _, port in

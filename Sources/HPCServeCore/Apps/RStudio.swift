@@ -19,6 +19,7 @@ extension Apps {
         ]
         )
         profile.forwardCheck = .httpAny(path: "/")
+        profile.secretFiles = ["rstudio-password", "rstudio-secure-cookie-key"]
         profile.client = { info, port in
             let url = "http://localhost:\(port)/"
             return (url, [("Then open", url), ("User", info.user), ("Password", info.token)])

@@ -89,13 +89,9 @@ public enum SessionsCommand {
         if parsed.has("--help") { context.output.stdout(Help.fit(Help.list)); return .success }
         let paths = try SessionPaths.fromEnvironment(context.environment)
         let jobs = sessions(paths)
-        let statuses: [String: JobStatus]
-        switch await Slurm(runner: context.runner).query(jobs: jobs) {
-        case let .success(s): statuses = s
-        case let .failure(error): throw error
-        }
+        let statuses = try await Slurm(runner: context.runner).query(jobs: jobs)
         var rows: [[String]] = []
-        var objects: [String] = []
+        var objects: [SessionRow] = []
         var endedShown = 0
         for job in jobs {
             let dir = paths.directory(jobID: job)
@@ -117,10 +113,10 @@ public enum SessionsCommand {
             let node = status?.firstNode.isEmpty == false ? status!.firstNode : (info?.node ?? "-")
             let left = status?.isActive == true ? (status?.timeLeft ?? "-") : "-"
             rows.append([job, app, state, node, left, url])
-            objects.append("{\"job_id\": \(job), \"app\": \(JSONString.quote(app)), \"state\": \(JSONString.quote(state)), \"node\": \(JSONString.quote(node)), \"time_left\": \(JSONString.quote(left)), \"url\": \(JSONString.quote(url))}")
+            objects.append(SessionRow(jobID: Int(job) ?? 0, app: app, state: state, node: node, timeLeft: left, url: url))
         }
         if parsed.has("--json") {
-            context.output.stdout("[" + objects.joined(separator: ", ") + "]\n")
+            context.output.stdout(JSONOutput.line(objects))
         } else if rows.isEmpty {
             context.note("no sessions in \(paths.jobs)")
         } else {
@@ -140,18 +136,54 @@ public enum SessionsCommand {
         let job = try Slurm.jobID(parsed.positionals[0])
         let paths = try SessionPaths.fromEnvironment(context.environment)
         let slurm = Slurm(runner: context.runner)
-        if case let .found(status) = await slurm.query(job), status.isActive {
-            try await slurm.cancel(job)
+        var done: [String] = []
+        var notCancelled: String?
+        switch try await slurm.query(job) {
+        case let .found(status) where !status.isActive:
+            done.append("it had already ended (\(status.state))")
+        case .gone:
+            done.append("Slurm no longer knows it (it ended)")
+        case .found, .unreachable, .failed:
+            // Running, or squeue could not tell: scancel decides (a missing scancel throws, exit 69).
+            do {
+                try await slurm.cancel(job)
+                done.append("cancelled")
+            } catch let error as SlurmError {
+                notCancelled = error.description
+            }
         }
         let dir = paths.directory(jobID: job)
         let info = ConnectionInfo.read(dir + "/connection.json")
-        await Tunnel(runner: context.runner, directory: dir, node: info?.node ?? "localhost", target: "").close()
-        // The forward's sockets went with close(); the secrets are plain files of ours.
-        for name in ["connection.json", "rstudio-password", "rstudio-secure-cookie-key"] {
-            var st = stat()
-            if lstat(dir + "/" + name, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, st.st_uid == getuid() { unlink(dir + "/" + name) }
+        if await Tunnel(runner: context.runner, directory: dir, node: info?.node ?? "localhost", target: "").close() {
+            done.append("forward closed")
         }
-        context.note("stopped job \(job): cancelled, forward closed, sockets and secrets removed; log kept: \(paths.log(jobID: job))")
+        // The forward's sockets went with close(); the secrets are plain files of ours.
+        var removed: [String] = []
+        for name in ["connection.json"] + Apps.all.flatMap(\.secretFiles) {
+            var st = stat()
+            if lstat(dir + "/" + name, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, st.st_uid == getuid(), unlink(dir + "/" + name) == 0 {
+                removed.append(name)
+            }
+        }
+        if !removed.isEmpty { done.append("removed " + removed.joined(separator: ", ")) }
+        if let notCancelled {
+            throw StopError.notCancelled(job: job, detail: notCancelled, done: done)
+        }
+        context.note("stopped job \(job): \(done.joined(separator: "; ")); log kept: \(paths.log(jobID: job))")
         return .success
     }
+}
+
+/// `hpcserve stop` could not do the one thing that matters most.
+public enum StopError: UserFacingError, Equatable {
+    case notCancelled(job: String, detail: String, done: [String])
+
+    public var description: String {
+        switch self {
+        case let .notCancelled(job, detail, done):
+            let rest = done.isEmpty ? "" : " (did: \(done.joined(separator: "; ")))"
+            return "job \(job) was not cancelled: \(detail)\(rest); try 'scancel \(job)' once Slurm answers"
+        }
+    }
+    public var exitCode: ExitCode { .failure }
 }

@@ -15,18 +15,25 @@ public struct Invocation: Sendable, Equatable {
     }
 
     public var argv: [String]
-    /// Variables set (or, with nil, removed) on top of this process's environment.
+    /// Variables set (or, with nil, removed) on top of this process's environment, or on top
+    /// of an empty one when `inheritEnvironment` is false.
     public var environment: [String: String?]
+    public var inheritEnvironment = true
+    /// The child's working directory (nil: ours).
+    public var directory: String?
     public var stdin: String?
     /// Seconds before the process is sent SIGTERM (then SIGKILL 2 s later).
     public var timeout: Double
     public var output: Output
     public var outputLimit: Int
 
-    public init(_ argv: [String], environment: [String: String?] = [:], stdin: String? = nil,
+    public init(_ argv: [String], environment: [String: String?] = [:], inheritEnvironment: Bool = true,
+                directory: String? = nil, stdin: String? = nil,
                 timeout: Double = 60, output: Output = .capture, outputLimit: Int = 1 << 20) {
         self.argv = argv
         self.environment = environment
+        self.inheritEnvironment = inheritEnvironment
+        self.directory = directory
         self.stdin = stdin
         self.timeout = timeout
         self.output = output
@@ -65,8 +72,16 @@ public protocol ProcessRunner: Sendable {
 /// A required program could not be started.
 public struct ToolMissing: UserFacingError {
     public let tool: String
+    public init(tool: String) { self.tool = tool }
     public var description: String {
-        "cannot run '\(tool)': not found on PATH; run hpcserve on a login node of a Slurm cluster (or load the slurm module)"
+        switch tool {
+        case "ssh":
+            return "cannot run 'ssh': not found on PATH; install the OpenSSH client or put it on PATH"
+        case "sbatch", "squeue", "scancel", "sacct", "scontrol", "srun":
+            return "cannot run '\(tool)': not found on PATH; run hpcserve on a login node of a Slurm cluster (or load the slurm module)"
+        default:
+            return "cannot run '\(tool)': not found on PATH"
+        }
     }
     public var exitCode: ExitCode { .unavailable }
 }
@@ -94,9 +109,6 @@ public struct LiveProcessRunner: ProcessRunner {
 
     /// Held from creating a child's pipes until it is spawned (see `makePipe`).
     static let spawnLock = NSLock()
-
-    /// PIDs of children currently running, so an interrupt can stop them.
-    static let running = RunningChildren()
 
     static func runBlocking(_ inv: Invocation) throws -> ProcessResult {
         guard let program = inv.argv.first else { throw ToolMissing(tool: "") }
@@ -128,14 +140,22 @@ public struct LiveProcessRunner: ProcessRunner {
         cleanSignalAttributes(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
 
-        var env = ProcessInfo.processInfo.environment
+        var env = inv.inheritEnvironment ? ProcessInfo.processInfo.environment : [:]
         for (key, value) in inv.environment { env[key] = value }
-        let cArgs = inv.argv.map { strdup($0) } + [nil]
+        // posix_spawn_file_actions_addchdir_np is not in Swift's Glibc module: sh changes
+        // directory, then execs the program (its argv is passed as words, never as a string).
+        var spawnPath = path
+        var argv = inv.argv
+        if let directory = inv.directory {
+            spawnPath = "/bin/sh"
+            argv = ["sh", "-c", "cd \"$1\" && shift && exec \"$@\"", "sh", directory, path] + inv.argv.dropFirst()
+        }
+        let cArgs = argv.map { strdup($0) } + [nil]
         let cEnv = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { cArgs.forEach { free($0) }; cEnv.forEach { free($0) } }
 
         var pid = pid_t()
-        let rc = posix_spawn(&pid, path, &actions, &attributes, cArgs, cEnv)
+        let rc = posix_spawn(&pid, spawnPath, &actions, &attributes, cArgs, cEnv)
         spawnLock.unlock()
         locked = false
         close(inPipe[0])
@@ -145,8 +165,6 @@ public struct LiveProcessRunner: ProcessRunner {
             if case .capture = inv.output { close(outPipe[0]); close(errPipe[0]) }
             throw ToolMissing(tool: program)
         }
-        running.insert(pid)
-        defer { running.remove(pid) }
 
         // stdin: small inputs (scripts) fit the pipe buffer; write in full, then close.
         if let input = inv.stdin {
@@ -176,7 +194,7 @@ public struct LiveProcessRunner: ProcessRunner {
                 var status: Int32 = 0
                 let r = waitpid(pid, &status, WNOHANG)
                 if r == pid {
-                    exitStatus = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+                    exitStatus = Self.exitStatus(status)
                     exitedAt = Date()
                 }
             }
@@ -222,6 +240,11 @@ public struct LiveProcessRunner: ProcessRunner {
                              stderr: String(decoding: err, as: UTF8.self), timedOut: timedOut)
     }
 
+    /// The shell's convention: the exit code, or 128 + the signal that ended the process.
+    static func exitStatus(_ waitStatus: Int32) -> Int32 {
+        (waitStatus & 0x7f) == 0 ? (waitStatus >> 8) & 0xff : 128 + (waitStatus & 0x7f)
+    }
+
     /// A pipe whose ends are close-on-exec, so a child spawned at the same moment by another
     /// thread does not inherit them (it would keep our child's stdin open, or our pipes).
     static func makePipe(_ fds: inout [Int32]) -> Bool {
@@ -257,17 +280,4 @@ func cleanSignalAttributes(_ attributes: inout posix_spawnattr_t) {
     sigemptyset(&noMask)
     posix_spawnattr_setsigmask(&attributes, &noMask)
     posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
-}
-
-/// The set of child PIDs being run, for tearing them down on an interrupt.
-public final class RunningChildren: @unchecked Sendable {
-    private let lock = NSLock()
-    private var pids: Set<pid_t> = []
-    func insert(_ pid: pid_t) { lock.lock(); pids.insert(pid); lock.unlock() }
-    func remove(_ pid: pid_t) { lock.lock(); pids.remove(pid); lock.unlock() }
-    /// SIGTERM to every running child.
-    public func terminateAll() {
-        lock.lock(); let all = pids; lock.unlock()
-        for pid in all { kill(pid, SIGTERM) }
-    }
 }

@@ -67,13 +67,17 @@ public struct Tunnel: Sendable {
         return r.status == 0
     }
 
-    /// Stops the ssh master and removes both sockets.
-    public func close() async {
+    /// Stops the ssh master and removes both sockets; true if a master answered and exited.
+    @discardableResult
+    public func close() async -> Bool {
+        var stopped = false
         if FileManager.default.fileExists(atPath: control) {
-            _ = try? await runner.run(Invocation(["ssh", "-S", control, "-O", "exit", "--", node], timeout: 10))
+            let r = try? await runner.run(Invocation(["ssh", "-S", control, "-O", "exit", "--", node], timeout: 10))
+            stopped = r?.status == 0
         }
         try? Self.removeOwnSocket(socket)
         try? Self.removeOwnSocket(control)
+        return stopped
     }
 
     /// Removes `path` if it is a socket owned by us; refuses anything else.
@@ -81,7 +85,7 @@ public struct Tunnel: Sendable {
         var st = stat()
         guard lstat(path, &st) == 0 else { return }
         guard (st.st_mode & S_IFMT) == S_IFSOCK, st.st_uid == getuid() else {
-            throw FileError.unsafeDirectory(path: path, reason: "exists and is not a socket of yours")
+            throw FileError.notOurSocket(path: path)
         }
         unlink(path)
     }

@@ -24,7 +24,6 @@ public struct JobStatus: Sendable, Equatable {
     public static let activeStates: Set<String> = ["PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "REQUEUED",
                                                    "REQUEUE_HOLD", "REQUEUE_FED", "RESIZING", "SUSPENDED", "STOPPED", "SIGNALING", "STAGE_OUT"]
     public var isActive: Bool { Self.activeStates.contains(state) }
-    public var isRunning: Bool { state == "RUNNING" || state == "CONFIGURING" }
     /// The first node of the allocation (`node[01-02]` is never expected: hpcserve jobs have one node).
     public var firstNode: String { String(nodes.split(separator: ",").first ?? "") }
 }
@@ -88,24 +87,28 @@ public struct Slurm: Sendable {
 
     static let format = "%T|%N|%r|%L|%S"
 
-    /// One squeue call for one job id, all states.
-    public func query(_ job: String) async -> JobQuery {
+    /// One squeue call for one job id, all states. Throws only when squeue cannot be run at
+    /// all (`ToolMissing`): retrying would not help.
+    public func query(_ job: String) async throws -> JobQuery {
         let argv = ["squeue", "--noheader", "--jobs=\(job)", "--states=all", "--format=\(Self.format)"]
-        guard let r = try? await runner.run(Invocation(argv, timeout: 60)) else {
-            return .failed("cannot run squeue")
+        let r: ProcessResult
+        do {
+            r = try await runner.run(Invocation(argv, timeout: 60))
+        } catch let error as ToolMissing {
+            throw error
+        } catch {
+            return .failed("cannot run squeue: \(error)")
         }
         return Self.parseQuery(r)
     }
 
     /// Several jobs at once (for `list`): job id → status; missing ids are gone.
-    public func query(jobs: [String]) async -> Result<[String: JobStatus], SlurmError> {
-        if jobs.isEmpty { return .success([:]) }
+    public func query(jobs: [String]) async throws -> [String: JobStatus] {
+        if jobs.isEmpty { return [:] }
         let argv = ["squeue", "--noheader", "--jobs=\(jobs.joined(separator: ","))", "--states=all", "--format=%i|\(Self.format)"]
-        guard let r = try? await runner.run(Invocation(argv, timeout: 60)) else {
-            return .failure(.commandFailed(argv: argv, status: 127, stderrTail: "cannot run squeue"))
-        }
+        let r = try await runner.run(Invocation(argv, timeout: 60))
         if r.status != 0, !r.stderr.contains("Invalid job id") {
-            return .failure(.commandFailed(argv: ["squeue"], status: r.status, stderrTail: r.lastLine))
+            throw SlurmError.commandFailed(argv: ["squeue"], status: r.status, stderrTail: r.lastLine)
         }
         var out: [String: JobStatus] = [:]
         for line in r.stdout.split(separator: "\n") {
@@ -113,7 +116,7 @@ public struct Slurm: Sendable {
             guard f.count >= 6 else { continue }
             out[f[0]] = JobStatus(state: f[1], nodes: f[2], reason: f[3], timeLeft: f[4], startTime: f[5])
         }
-        return .success(out)
+        return out
     }
 
     static func parseQuery(_ r: ProcessResult) -> JobQuery {

@@ -28,6 +28,7 @@ public enum FileError: UserFacingError, Equatable {
     case cannotRead(path: String, reason: String)
     case unsafeDirectory(path: String, reason: String)
     case socketPathTooLong(path: String, limit: Int)
+    case notOurSocket(path: String)
 
     public var description: String {
         switch self {
@@ -37,6 +38,8 @@ public enum FileError: UserFacingError, Equatable {
             return "cannot read \(path): \(reason); check the path and its permissions"
         case let .unsafeDirectory(path, reason):
             return "\(path) \(reason); fix it with 'chmod 700 \(path)' (and chown to yourself) or remove it"
+        case let .notOurSocket(path):
+            return "\(path) is in the way of a forward socket and is not a socket of yours; hpcserve removes only its own sockets: move it away"
         case let .socketPathTooLong(path, limit):
             return "socket path \(path) is longer than \(limit) bytes, the Unix socket limit; "
                 + "set HPCSERVE_DIR to a shorter directory that only you can use (it is created 0700)"
@@ -46,7 +49,7 @@ public enum FileError: UserFacingError, Equatable {
     public var exitCode: ExitCode {
         switch self {
         case .cannotWrite, .cannotRead: return .cannotCreate
-        case .unsafeDirectory, .socketPathTooLong: return .failure
+        case .unsafeDirectory, .socketPathTooLong, .notOurSocket: return .failure
         }
     }
 }

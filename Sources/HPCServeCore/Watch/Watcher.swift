@@ -56,7 +56,7 @@ struct Watcher {
             }
             let now = context.now()
             if now >= state.nextSqueue {
-                let query = await slurm.query(job)
+                let query = try await slurm.query(job)
                 if case let .found(s) = query { lastLeft = s.timeLeft }
                 for event in state.observe(query, at: now) {
                     if let code = try await handle(event, start: start, timeLeft: lastLeft, tunnel: &tunnel, served: &served) { return code }
@@ -123,7 +123,7 @@ struct Watcher {
             }
             status.finish()
             if options.json {
-                context.output.stdout(report.json + "\n")
+                context.output.stdout(report.json)
             } else {
                 context.output.stdout(report.text)
             }
@@ -189,13 +189,9 @@ struct Watcher {
         if let left { lines.append(("Time left", left)) }
         let width = lines.map(\.0.count).max() ?? 0
         let text = lines.map { "\($0.0 + ":")\(String(repeating: " ", count: width - $0.0.count + 2))\($0.1)" }.joined(separator: "\n") + "\n"
-        let fields: [(String, String)] = [
-            ("job_id", job), ("state", "\"RUNNING\""), ("app", JSONString.quote(info.app)), ("node", JSONString.quote(info.node)),
-            ("login_socket", JSONString.quote(socket)), ("laptop_command", JSONString.quote(command)),
-            ("url", JSONString.quote(client.url)), ("token", JSONString.quote(info.token)), ("user", JSONString.quote(info.user)),
-            ("time_left", left.map(JSONString.quote) ?? "null"), ("log", JSONString.quote(paths.log(jobID: job))),
-        ]
-        let json = "{" + fields.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}"
+        let json = JSONOutput.line(ReadySession(
+            jobID: Int(job) ?? info.jobID, app: info.app, node: info.node, loginSocket: socket, laptopCommand: command,
+            url: client.url, token: info.token, user: info.user, timeLeft: left, log: paths.log(jobID: job)))
         return Report(text: text, json: json)
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import HPCServeTestSupport
 @testable import HPCServeCore
 
 extension Tag {

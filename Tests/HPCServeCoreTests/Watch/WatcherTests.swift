@@ -7,11 +7,22 @@ import Testing
 final class ScriptedRunner: ProcessRunner, @unchecked Sendable {
     private let lock = NSLock()
     private var answers: [String: [ProcessResult]]
+    private let missing: Set<String>
     private(set) var calls: [[String]] = []
 
-    init(_ answers: [String: [ProcessResult]]) { self.answers = answers }
+    /// `missing`: programs that are not on PATH (the live runner throws ToolMissing for them).
+    init(_ answers: [String: [ProcessResult]], missing: Set<String> = []) {
+        self.answers = answers
+        self.missing = missing
+    }
 
-    func run(_ invocation: Invocation) async throws -> ProcessResult { next(invocation) }
+    func run(_ invocation: Invocation) async throws -> ProcessResult {
+        if missing.contains(invocation.argv[0]) {
+            lock.withLock { calls.append(invocation.argv) }
+            throw ToolMissing(tool: invocation.argv[0])
+        }
+        return next(invocation)
+    }
 
     private func next(_ invocation: Invocation) -> ProcessResult {
         lock.lock()

@@ -101,4 +101,27 @@ final class FakeClock: @unchecked Sendable {
             #expect(runner.count("scancel") == 0)
         }
     }
+
+    /// A forward that ended with its job leaves its socket behind (ssh never unlinks it):
+    /// watching the ended job removes it, even though this watch made no forward itself.
+    @Test func watchingAnEndedJobRemovesItsStaleSocket() async throws {
+        try await withHome { home in
+            let runner = ScriptedRunner([
+                "squeue": [ProcessResult(status: 0, stdout: "FAILED|node01|NonZeroExitCode|0:00|x\n")],
+            ])
+            let clock = FakeClock()
+            let (ctx, _) = context(runner, clock: clock, home: home)
+            let paths = try SessionPaths(checkedRoot: home + "/.hpcserve")
+            try paths.ensurePrivate()
+            let dir = paths.directory(jobID: "42")
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            let made = try runProgram(["python3", "-c", "import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])", dir + "/server.sock"])
+            #expect(made.status == 0, "\(made.output)")
+            var st = stat()
+            #expect(lstat(dir + "/server.sock", &st) == 0 && (st.st_mode & S_IFMT) == S_IFSOCK)
+            let code = try await Watcher(job: "42", paths: paths, options: WatchOptions(loginHost: "login", user: "alice"), context: ctx).run()
+            #expect(code == .failure)
+            #expect(!FileManager.default.fileExists(atPath: dir + "/server.sock"), "the stale socket is still there")
+        }
+    }
 }

@@ -1,10 +1,14 @@
 // swift-tools-version: 6.0
 // hpcserve: interactive servers on Slurm compute nodes, reached safely from a laptop.
 // The toolchain only: no package dependencies (login nodes are often offline).
+import Foundation
 import PackageDescription
 
-let templates = ["common.sh", "functions.sh", "relay.py", "jupyter.sh", "rstudio.sh", "paraview.sh",
-                 "license.sh", "reverse-tunnel.sh"]
+// Every template in Templates/ is embedded: adding an app is a profile and a template file
+// (a test checks that the embedded list in Templates/Templates.swift names the same files).
+let templates = ((try? FileManager.default.contentsOfDirectory(atPath: Context.packageDirectory + "/Templates")) ?? [])
+    .filter { $0.hasSuffix(".sh") || $0.hasSuffix(".py") }
+    .sorted()
 
 var package = Package(
     name: "hpcserve",

@@ -1,5 +1,8 @@
 /// `hpcserve snippet license|reverse-tunnel`: bash to paste into an existing job script.
 public enum SnippetCommand {
+    /// The snippets' own templates.
+    static let templates: Set<String> = ["license.sh", "reverse-tunnel.sh"]
+
     static let licenseOptions: [OptionSpec] = [
         OptionSpec(["--gateway"], value: "HOST", help: "host to tunnel through (ssh from the nodes must work)"),
         OptionSpec(["--server"], value: "HOST", help: "the license server, as the gateway sees it"),

@@ -3,8 +3,8 @@
 // The toolchain only: no package dependencies (login nodes are often offline).
 import PackageDescription
 
-let templates = ["common.sh", "functions.sh", "relay.py", "jupyter.sh", "rstudio.sh", "paraview.sh",
-                 "license.sh", "reverse-tunnel.sh"]
+let templates = ["jupyter.sh", "rstudio.sh", "paraview.sh", "runtime.sh", "runtime-tcp.sh", "relay.py",
+                 "runtime-reverse.sh", "functions.sh", "tunnels.sh", "license.sh", "reverse-tunnel.sh"]
 
 var package = Package(
     name: "hpcserve",

@@ -1,14 +1,12 @@
 // swift-tools-version: 6.0
 // hpcserve: interactive servers on Slurm compute nodes, reached safely from a laptop.
 // The toolchain only: no package dependencies (login nodes are often offline).
-import Foundation
 import PackageDescription
 
-// Every template in Templates/ is embedded: adding an app is a profile and a template file
-// (a test checks that the embedded list in Templates/Templates.swift names the same files).
-let templates = ((try? FileManager.default.contentsOfDirectory(atPath: Context.packageDirectory + "/Templates")) ?? [])
-    .filter { $0.hasSuffix(".sh") || $0.hasSuffix(".py") }
-    .sorted()
+// Every file in Templates/ is embedded (a test checks this list, Templates/Templates.swift,
+// the files and the apps agree). A list, not a directory listing: SwiftPM caches the manifest.
+let templates = ["jupyter.sh", "rstudio.sh", "paraview.sh", "runtime.sh", "runtime-tcp.sh", "relay.py",
+                 "runtime-reverse.sh", "functions.sh", "tunnels.sh", "license.sh", "reverse-tunnel.sh"]
 
 var package = Package(
     name: "hpcserve",

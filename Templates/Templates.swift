@@ -6,12 +6,15 @@ public enum EmbeddedTemplates {
     public static func text(named name: String) -> String? {
         let bytes: [UInt8]
         switch name {
-        case "common.sh": bytes = PackageResources.common_sh
-        case "functions.sh": bytes = PackageResources.functions_sh
-        case "relay.py": bytes = PackageResources.relay_py
         case "jupyter.sh": bytes = PackageResources.jupyter_sh
         case "rstudio.sh": bytes = PackageResources.rstudio_sh
         case "paraview.sh": bytes = PackageResources.paraview_sh
+        case "runtime.sh": bytes = PackageResources.runtime_sh
+        case "runtime-tcp.sh": bytes = PackageResources.runtime_tcp_sh
+        case "relay.py": bytes = PackageResources.relay_py
+        case "runtime-reverse.sh": bytes = PackageResources.runtime_reverse_sh
+        case "functions.sh": bytes = PackageResources.functions_sh
+        case "tunnels.sh": bytes = PackageResources.tunnels_sh
         case "license.sh": bytes = PackageResources.license_sh
         case "reverse-tunnel.sh": bytes = PackageResources.reverse_tunnel_sh
         default: return nil
@@ -20,6 +23,7 @@ public enum EmbeddedTemplates {
     }
 
     /// Every embedded template's file name.
-    public static let names = ["common.sh", "functions.sh", "relay.py", "jupyter.sh", "rstudio.sh",
-                               "paraview.sh", "license.sh", "reverse-tunnel.sh"]
+    public static let names = ["jupyter.sh", "rstudio.sh", "paraview.sh", "runtime.sh", "runtime-tcp.sh",
+                               "relay.py", "runtime-reverse.sh", "functions.sh", "tunnels.sh", "license.sh",
+                               "reverse-tunnel.sh"]
 }

@@ -1,6 +1,7 @@
 # ---- hpcserve snippet: license server through a gateway ----------------------
 {{HEADER}}
 {{include functions.sh}}
+{{include tunnels.sh}}
 hpcserve_license_gateway={{GATEWAY}}
 hpcserve_license_server={{SERVER}}
 hpcserve_license_port={{PORT}}

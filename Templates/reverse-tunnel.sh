@@ -1,6 +1,7 @@
 # ---- hpcserve snippet: reverse tunnel from this job to the login node --------
 {{HEADER}}
 {{include functions.sh}}
+{{include tunnels.sh}}
 hpcserve_rt_port={{PORT}}
 hpcserve_rt_host={{HOST}}
 hpcserve_rt_tcp_port={{TCP_PORT}}

@@ -71,6 +71,9 @@ public struct AppProfile: Sendable {
     public let notes: [String]
     /// Further sbatch options the app needs, from its option values (e.g. `--ntasks` for ranks).
     public var sbatchOptions: @Sendable ([String: String]) -> [String] = { _ in [] }
+    /// The app template's own `{{if NAME}}` conditions, from its option values (e.g. `CLASSIC`):
+    /// every name the template uses, true or false, so that only the lines this job runs go in.
+    public var conditions: @Sendable ([String: String]) -> [String: Bool] = { _ in [:] }
     public var forwardCheck: ForwardCheck = .connect
     /// Secret files the template writes into the session directory (besides connection.json),
     /// removed by `hpcserve stop`.

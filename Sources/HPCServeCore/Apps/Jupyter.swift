@@ -23,6 +23,7 @@ extension Apps {
             "With --listen tcp any process on the node can connect to 127.0.0.1:PORT and meets the token check.",
         ]
         )
+        profile.conditions = { values in ["CLASSIC": values["JUPYTER_CLASSIC"] == "1"] }
         profile.forwardCheck = .httpWithToken(path: "/api/status")
         profile.client = { info, port in
             let url = "http://localhost:\(port)\(info.urlPath)?token=\(info.token)"

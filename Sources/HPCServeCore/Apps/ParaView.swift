@@ -28,6 +28,7 @@ extension Apps {
             guard let ranks = Int(values["PARAVIEW_RANKS"] ?? ""), ranks > 1 else { return [] }
             return ["--ntasks=\(ranks)"]
         }
+        profile.conditions = { values in ["SRUN": (Int(values["PARAVIEW_RANKS"] ?? "") ?? 1) > 1] }
         profile.forwardCheck = .connect
         profile.client = { info, port in
             let url = "cs://localhost:\(port)"

@@ -23,9 +23,27 @@ public enum ScriptRenderer {
         values["URL_PATH"] = ShellQuote.quote(spec.app.urlPath ?? "")
         values["SECRET_KIND"] = spec.app.secret.rawValue
         values["SETUP"] = setup(spec)
-        var text = try TemplateEngine.render(spec.app.templateName, values: values, source: templates, isAppTemplate: true)
+        var text = try TemplateEngine.render(
+            spec.app.templateName, values: values, conditions: conditions(spec), source: templates, isAppTemplate: true)
         if !text.hasSuffix("\n") { text += "\n" }
         return text
+    }
+
+    /// The `{{if NAME}}` conditions: which optional parts of the runtime and of the app
+    /// template this job uses. A part no job of this shape can run is left out of its script.
+    static func conditions(_ spec: JobSpec) -> [String: Bool] {
+        var conditions = [
+            // The port proof (hpcserve_port_owner), the retry on a taken port, the relay.
+            "TCP": spec.listen == .tcp,
+            // The ssh -R to the login node and the tracked-tunnel functions.
+            "REVERSE_TUNNEL": spec.reverseTunnel,
+            // An HTTP readiness probe (else the listening socket is enough).
+            "HTTP_PROBE": spec.app.probe != .tcpListen,
+            // The secret as a number (ParaView's connect-id).
+            "CONNECT_ID": spec.app.secret == .connectID,
+        ]
+        conditions.merge(spec.app.conditions(spec.appValues)) { _, app in app }
+        return conditions
     }
 
     static func sbatchLines(_ spec: JobSpec, paths: SessionPaths) -> [String] {
@@ -60,8 +78,7 @@ public enum ScriptRenderer {
             "- binds the server to " + (spec.listen == .socket ? "a Unix socket in a 0700 node-local directory" : "127.0.0.1 only"),
             "- makes a per-job secret from /dev/urandom; it is never in an argv or in this text",
             "- writes connection.json (0600) into ~/.hpcserve/jobs/JOBID/ once the server answers",
-            "- stops the server and everything it started when the job ends, is cancelled,",
-            "  or is \(spec.stopGraceSeconds) s from its time limit",
+            "- stops everything it started when the job ends, is cancelled, or is \(spec.stopGraceSeconds) s from its time limit",
         ]
         if spec.reverseTunnel {
             lines.append("- opens a reverse tunnel to a Unix socket in that directory on $SLURM_SUBMIT_HOST")
@@ -78,6 +95,6 @@ public enum ScriptRenderer {
             lines.append("module load \(module) || hpcserve_die \"module load \(module) failed; check the name with 'module avail'\"")
         }
         lines += spec.setupLines
-        return lines.isEmpty ? "# (none)" : lines.joined(separator: "\n")
+        return lines.isEmpty ? ":   # (none)" : lines.joined(separator: "\n")
     }
 }

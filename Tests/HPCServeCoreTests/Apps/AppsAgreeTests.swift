@@ -24,6 +24,16 @@ import Testing
         }
     }
 
+    @Test func packageSwiftEmbedsEveryTemplateFile() throws {
+        let manifest = try String(contentsOfFile: Self.templatesDirectory + "/../Package.swift", encoding: .utf8)
+        let start = try #require(manifest.range(of: "let templates = ["))
+        let end = try #require(manifest[start.upperBound...].range(of: "]"))
+        let listed = manifest[start.upperBound..<end.lowerBound].split(separator: ",")
+            .map { $0.trimmingCharacters(in: .whitespacesAndNewlines).trimmingCharacters(in: CharacterSet(charactersIn: "\"")) }
+            .filter { !$0.isEmpty }
+        #expect(Set(listed) == Self.templateFiles, "Package.swift's templates list must name exactly the files in Templates/")
+    }
+
     @Test func everyAppHasItsTemplateAndEveryTemplateIsUsed() throws {
         for app in Apps.all {
             #expect(Self.templateFiles.contains(app.templateName), "\(app.name) has no Templates/\(app.templateName)")

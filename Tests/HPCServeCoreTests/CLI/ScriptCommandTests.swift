@@ -10,11 +10,44 @@ func renderScript(_ words: [String], home: String = "/home/alice", env: [String:
     return try #require(try ScriptCommand.prepare(words, context: context)).text
 }
 
+/// A generated script cut where its sections begin: the app part (#SBATCH header, what the
+/// script does, the user's setup lines, the server command), the runtime (definitions only)
+/// and the main sequence at the end.
+struct ScriptSections {
+    static let runtimeMarker = "# ==== hpcserve runtime: "
+    static let mainMarker = "# ==== main: "
+    let lines: [Substring]
+    let runtimeStart: Int
+    let mainStart: Int
+
+    init(_ text: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        lines = text.split(separator: "\n", omittingEmptySubsequences: false).dropLast()
+        runtimeStart = try #require(lines.firstIndex { $0.hasPrefix(Self.runtimeMarker) }, sourceLocation: sourceLocation)
+        mainStart = try #require(lines.lastIndex { $0.hasPrefix(Self.mainMarker) }, sourceLocation: sourceLocation)
+    }
+
+    /// From the top to the runtime: the part a user reads first.
+    var app: String { lines[..<runtimeStart].joined(separator: "\n") + "\n" }
+    /// The runtime and the main sequence: the same for every app, but for the parts a job uses.
+    var runtime: String { lines[runtimeStart...].joined(separator: "\n") + "\n" }
+    var main: [Substring] { Array(lines[(mainStart + 1)...]) }
+    /// 1-based number of the first line `predicate` holds for.
+    func lineNumber(_ predicate: (Substring) -> Bool) -> Int? { lines.firstIndex(where: predicate).map { $0 + 1 } }
+}
+
+/// One golden for the runtime and one for each app's part, instead of a whole script per app.
 @Suite(.tags(.golden)) struct ScriptGoldenTests {
     @Test(arguments: Apps.all.map(\.name))
-    func defaultScriptMatchesItsSnapshot(_ app: String) throws {
-        let text = try renderScript([app, "--time", "2:00:00"])
-        expectSnapshot(text, named: "script-\(app).sh")
+    func appPartMatchesItsSnapshot(_ app: String) throws {
+        let sections = try ScriptSections(try renderScript([app, "--time", "2:00:00"]))
+        expectSnapshot(sections.app, named: "script-\(app).sh")
+    }
+
+    /// The runtime with every optional part in (TCP proof and relay, reverse tunnel, HTTP probe);
+    /// the Unix-socket alternatives are few lines, checked by ScriptLayoutTests.
+    @Test func runtimeMatchesItsSnapshot() throws {
+        let sections = try ScriptSections(try renderScript(["jupyter", "--time", "2:00:00", "--listen", "tcp", "--reverse-tunnel"]))
+        expectSnapshot(sections.runtime, named: "script-runtime.sh")
     }
 
     @Test func everyOptionReachesTheScript() throws {
@@ -25,7 +58,125 @@ func renderScript(_ words: [String], home: String = "/home/alice", env: [String:
             "--listen", "tcp", "--reverse-tunnel", "--ready-timeout", "600", "--classic",
             "--", "--mail-type=END", "-w", "node07",
         ])
-        expectSnapshot(text, named: "script-jupyter-all-options.sh")
+        let sbatch = text.split(separator: "\n").filter { $0.hasPrefix("#SBATCH ") }
+        #expect(sbatch == [
+            "#SBATCH --job-name=my-lab", "#SBATCH --time=1-12:00:00", "#SBATCH --partition=gpu", "#SBATCH --account=proj42",
+            "#SBATCH --qos=high", "#SBATCH --nodes=1", "#SBATCH --cpus-per-task=8", "#SBATCH --mem=64G",
+            "#SBATCH --gpus=a100:1", "#SBATCH --gres=gpu:a100:1", "#SBATCH --constraint=skylake&ib",
+            "#SBATCH --reservation=course", "#SBATCH --exclusive", "#SBATCH --output=/home/alice/.hpcserve/jobs/%j.log",
+            "#SBATCH --signal=B:USR1@120", "#SBATCH --mail-type=END", "#SBATCH --nodelist=node07",
+        ])
+        #expect(text.contains("""
+            hpcserve_setup() {
+            module load python/3.11 || hpcserve_die "module load python/3.11 failed; check the name with 'module avail'"
+            module load cuda/12.2 || hpcserve_die "module load cuda/12.2 failed; check the name with 'module avail'"
+            source ~/venvs/lab/bin/activate
+            }
+            """))
+        #expect(text.contains("hpcserve_start jupyter notebook --no-browser"))
+        #expect(text.contains("--ip=127.0.0.1 --port=\"$hpcserve_port\""))
+        #expect(text.contains("hpcserve_ready_timeout=600\n"))
+        #expect(text.contains("hpcserve_url_path=/tree\n"))
+        #expect(text.contains("\nhpcserve_relay ") && text.contains("\nhpcserve_reverse_tunnel "))
+        #expect(text.contains("# - opens a reverse tunnel to a Unix socket in that directory on $SLURM_SUBMIT_HOST"))
+    }
+}
+
+/// The script is written for its reader: header, then the user's part, then the runtime as
+/// definitions only, then a short main sequence; and only the parts the job uses go in.
+@Suite struct ScriptLayoutTests {
+    static let variants: [[String]] = Apps.all.flatMap { app in
+        [[app.name], [app.name, "--reverse-tunnel", "--module", "x/1", "--setup", "echo hi"]]
+    } + [["jupyter", "--listen", "tcp", "--classic"], ["jupyter", "--listen", "tcp", "--reverse-tunnel"],
+         ["rstudio", "--listen", "socket"], ["paraview", "--ranks", "4"]]
+
+    @Test func theDefaultJupyterScriptIsShortAndOpensWithTheUsersPart() throws {
+        let plain = try renderScript(["jupyter", "--time", "1:00:00"])
+        let count = plain.split(separator: "\n", omittingEmptySubsequences: false).count - 1
+        #expect(count <= 200, "the default Jupyter script has \(count) lines")
+
+        let setup = try ScriptSections(try renderScript([
+            "jupyter", "--time", "1:00:00", "--module", "python/3.11", "--setup", "source ~/venvs/lab/bin/activate",
+        ]))
+        for needle in ["module load python/3.11 ||", "source ~/venvs/lab/bin/activate", "hpcserve_start jupyter lab ",
+                       "--sock=\"$hpcserve_node_socket\" --sock-mode=0600"] {
+            let line = try #require(setup.lineNumber { $0.contains(needle) }, "\(needle)")
+            #expect(line <= 60, "\(needle) is on line \(line)")
+            #expect(line < setup.runtimeStart, "\(needle) is in the runtime")
+        }
+    }
+
+    @Test(arguments: variants)
+    func readsTopDown(_ words: [String]) throws {
+        let s = try ScriptSections(try renderScript(words))
+        let what = words.joined(separator: " ")
+        // The #SBATCH header, what the script does, your setup lines, the server command.
+        #expect(s.lines[0] == "#!/bin/bash" && s.lines[1].hasPrefix("#SBATCH "), "\(what)")
+        let setup = try #require(s.lineNumber { $0 == "hpcserve_setup() {" }, "\(what)")
+        let launch = try #require(s.lineNumber { $0 == "hpcserve_launch() {" }, "\(what)")
+        let launchEnd = try #require(s.lines[launch...].firstIndex { $0 == "}" }) + 1
+        #expect(s.lineNumber { $0 == "# What this script does:" }.map { $0 < setup } == true, "\(what)")
+        #expect(setup < launch && launchEnd <= 60, "\(what): the server command ends on line \(launchEnd)")
+        #expect(launchEnd < s.runtimeStart && s.runtimeStart < s.mainStart, "\(what)")
+
+        // The runtime defines, and does nothing: at the top level only comments, settings,
+        // `set -o pipefail`, `umask 077` and function definitions.
+        var inFunction = false
+        for line in s.lines[s.runtimeStart..<s.mainStart] {
+            if inFunction { inFunction = line != "}"; continue }
+            if line.isEmpty || line.hasPrefix("#") || line == "set -o pipefail" || line == "umask 077" { continue }
+            if line.wholeMatch(of: /hpcserve_[a-z_]+=[^;&|$`]*/) != nil { continue }
+            if line.wholeMatch(of: /hpcserve_[a-z_]+\(\) \{.*\}( +#.*)?/) != nil { continue }
+            if line.wholeMatch(of: /hpcserve_[a-z_]+\(\) \{( +#.*)?/) != nil { inFunction = true; continue }
+            Issue.record("\(what): the runtime runs something at the top level: \(line)")
+        }
+        #expect(!inFunction, "\(what): a function in the runtime does not end")
+
+        // The main sequence: about ten named calls, each one defined above.
+        #expect((8...12).contains(s.main.count), "\(what): \(s.main.count) calls")
+        for line in s.main {
+            let call = try #require(line.wholeMatch(of: /(hpcserve_[a-z_]+)( +#.*)?/), "\(what): not a call: \(line)").output.1
+            #expect(s.lines.contains("\(call)() {") || s.lines.contains { $0.hasPrefix("\(call)() { ") }, "\(what): \(call) is not defined")
+        }
+    }
+
+    /// A job's shape, text its script must have, text it must not.
+    struct Parts: Sendable, CustomTestStringConvertible {
+        let words: [String]
+        let present: [String]
+        let absent: [String]
+        var testDescription: String { words.joined(separator: " ") }
+    }
+
+    /// Only the parts this job uses go in.
+    @Test(arguments: [
+        Parts(words: ["jupyter"], present: ["--sock=", "--unix-socket"],
+              absent: ["--ip=", "HPCSERVE_RELAY_PY", "python3 -I", "hpcserve_port_owner", "/proc/net/tcp", "hpcserve_port",
+                       "hpcserve_tunnel", "ssh -f", "hpcserve_reverse", "jupyter notebook", "/tree", "srun", "16#"]),
+        Parts(words: ["jupyter", "--listen", "tcp"],
+              present: ["--ip=127.0.0.1", "hpcserve_port_owner", "hpcserve_job_holds", "HPCSERVE_RELAY_PY", "python3 -I",
+                        "\nhpcserve_relay ", "\nhpcserve_start_server "],
+              absent: ["--sock=", "--unix-socket", "hpcserve_tunnel", "hpcserve_reverse"]),
+        Parts(words: ["jupyter", "--reverse-tunnel"],
+              present: ["hpcserve_reverse_tunnel() {", "\nhpcserve_reverse_tunnel ", "ssh -f -N", "hpcserve_tunnels_stop\n",
+                        "\"reverse_socket\": %s"],
+              absent: ["HPCSERVE_RELAY_PY", "hpcserve_port_owner", "\"reverse_socket\": null"]),
+        Parts(words: ["jupyter", "--classic"], present: ["hpcserve_start jupyter notebook", "hpcserve_url_path=/tree"],
+              absent: ["jupyter lab"]),
+        Parts(words: ["rstudio"],
+              present: ["--www-port=", "HPCSERVE_RELAY_PY", "curl -s -o /dev/null -m 5 -w '%{http_code}' \"http://127.0.0.1"],
+              absent: ["--www-socket=", "has no --www-socket", "--unix-socket", "hpcserve_tunnel"]),
+        Parts(words: ["rstudio", "--listen", "socket"], present: ["--www-socket=", "has no --www-socket"],
+              absent: ["--www-port=", "HPCSERVE_RELAY_PY"]),
+        Parts(words: ["paraview"], present: ["hpcserve_start pvserver", "16#", "hpcserve_probe() { true; }", "HPCSERVE_RELAY_PY"],
+              absent: ["srun --ntasks", "curl", "hpcserve_probe_path", "hpcserve_tunnel"]),
+        Parts(words: ["paraview", "--ranks", "4"], present: ["hpcserve_start srun --ntasks=4 pvserver"],
+              absent: ["hpcserve_start pvserver"]),
+    ])
+    func aPartIsInOnlyWhenTheJobUsesIt(_ parts: Parts) throws {
+        let text = try renderScript(parts.words)
+        for needle in parts.present { #expect(text.contains(needle), "\(parts.words): lacks \(needle)") }
+        for needle in parts.absent { #expect(!text.contains(needle), "\(parts.words): has \(needle)") }
     }
 }
 
@@ -33,7 +184,9 @@ func renderScript(_ words: [String], home: String = "/home/alice", env: [String:
     static let variants: [[String]] = Apps.all.flatMap { app in
         [[app.name, "-t", "10"],
          [app.name, "-t", "1-00:00:00", "--shared", "--reverse-tunnel", "--module", "x/1", "--setup", "echo hi"]]
-    } + [["jupyter", "--listen", "tcp", "--classic"], ["rstudio", "--listen", "socket"], ["paraview", "--ranks", "4"]]
+    } + [["jupyter", "--listen", "tcp", "--classic"], ["rstudio", "--listen", "socket"], ["paraview", "--ranks", "4"],
+         ["jupyter", "--listen", "tcp", "--reverse-tunnel", "--classic"], ["rstudio", "--listen", "socket", "--reverse-tunnel"],
+         ["paraview", "--ranks", "4", "--reverse-tunnel"]]
 
     @Test(arguments: variants)
     func bashNAndShellcheckPass(_ words: [String]) throws {

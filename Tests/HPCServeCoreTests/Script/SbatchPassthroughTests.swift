@@ -1,5 +1,6 @@
 import Testing
 @testable import HPCServeCore
+import HPCServeTemplates
 
 @Suite struct SbatchPassthroughTests {
     @Test func longAndShortOptionsBecomeLongSpellings() throws {
@@ -51,9 +52,15 @@ import Testing
         }
     }
 
-    @Test func everyEmbeddedTemplateIsThere() throws {
-        for name in ["common.sh", "functions.sh", "jupyter.sh", "rstudio.sh", "paraview.sh", "license.sh", "reverse-tunnel.sh"] {
-            #expect(try !TemplateSource().text(named: name).isEmpty, "\(name)")
+    @Test func everyEmbeddedTemplateIsThereAndEveryIncludeNamesOne() throws {
+        for name in EmbeddedTemplates.names {
+            let text = try TemplateSource().text(named: name)
+            #expect(!text.isEmpty, "\(name)")
+            for line in text.split(separator: "\n") where line.hasPrefix("{{include ") {
+                let included = line.dropFirst("{{include ".count).dropLast(2)
+                #expect(EmbeddedTemplates.names.contains(String(included)), "\(name) includes \(included)")
+            }
         }
+        for app in Apps.all { #expect(EmbeddedTemplates.names.contains(app.templateName)) }
     }
 }

@@ -49,6 +49,6 @@ public struct Context: Sendable {
 
     /// `path` made absolute against the working directory.
     public func absolute(_ path: String) -> String {
-        path.hasPrefix("/") ? path : workingDirectory + "/" + path
+        path.startsWith(scalars: "/") ? path : workingDirectory + "/" + path
     }
 }

@@ -20,7 +20,10 @@ public enum HPCServe {
         let rest = Array(arguments.dropFirst())
         switch first {
         case "-h", "--help", "help":
-            if let topic = rest.first { return try await dispatch([topic, "--help"], context: context) }
+            // `help help`, `help --help`: the main help (asking again would never end).
+            if let topic = rest.first, !["-h", "--help", "help"].contains(topic) {
+                return try await dispatch([topic, "--help"], context: context)
+            }
             context.output.stdout(Help.fit(Help.main))
             return .success
         case "--version", "version":

@@ -34,7 +34,7 @@ public enum SbatchPassthrough {
     ]
 
     /// Short options and the long option each stands for (all take a value except -H, -k, -O, -s, -W).
-    static let shortOptions: [Character: String] = [
+    static let shortOptions: [Unicode.Scalar: String] = [
         "A": "account", "a": "array", "b": "begin", "C": "constraint", "c": "cpus-per-task",
         "D": "chdir", "d": "dependency", "F": "nodefile", "G": "gpus", "H": "hold",
         "J": "job-name", "k": "no-kill", "L": "licenses", "M": "clusters", "m": "distribution",
@@ -42,40 +42,41 @@ public enum SbatchPassthrough {
         "S": "core-spec", "s": "oversubscribe", "t": "time", "w": "nodelist", "x": "exclude",
         "o": "output", "e": "error", "i": "input", "W": "wait",
     ]
-    static let shortFlags: Set<Character> = ["H", "k", "O", "s", "W"]
+    static let shortFlags: Set<Unicode.Scalar> = ["H", "k", "O", "s", "W"]
 
     /// Characters allowed in a passed-through value: enough for lists, ranges, mail addresses,
     /// dependency expressions and paths; never quotes, spaces, `$`, backquotes or `#`.
     static let valueCharacters = "_.-,:=+@/%[]()*&|!~"
 
     /// Turns the words after `--` into `--name=value` / `--flag` spellings for `#SBATCH` lines.
+    ///
+    /// Words are split on Unicode scalars: a mark after `=` or `-` cannot hide the separator.
     public static func parse(_ words: [String]) throws -> [String] {
         var out: [String] = []
         var i = 0
         while i < words.count {
             let word = words[i]
             try Validate.basic(word, option: "sbatch option")
-            if word.hasPrefix("--") {
-                let body = word.dropFirst(2)
-                let name = String(body.split(separator: "=", maxSplits: 1).first ?? "")
-                let value = body.contains("=") ? String(body.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)[1]) : nil
+            let scalars = Array(word.unicodeScalars)
+            if word.startsWith(scalars: "--") {
+                let (name, value) = word.dropping(scalars: 2).splitOnce(at: "=")
                 try check(name: name, shown: "--\(name)")
                 if let value {
                     out.append("--\(name)=\(try checkValue(value, name: name))")
                 } else {
                     out.append("--\(name)")
                 }
-            } else if word.hasPrefix("-"), word.count >= 2 {
-                let letter = word[word.index(after: word.startIndex)]
+            } else if scalars.count >= 2, scalars[0] == "-" {
+                let letter = scalars[1]
                 guard let long = shortOptions[letter] else {
                     throw UsageError("unknown sbatch option \(Validate.show(word)) after '--'; use the long spelling (e.g. --ntasks=4)")
                 }
                 try check(name: long, shown: "-\(letter)")
                 if shortFlags.contains(letter) {
-                    guard word.count == 2 else { throw UsageError("sbatch flag -\(letter) takes no value") }
+                    guard scalars.count == 2 else { throw UsageError("sbatch flag -\(letter) takes no value") }
                     out.append("--\(long)")
-                } else if word.count > 2 {
-                    out.append("--\(long)=\(try checkValue(String(word.dropFirst(2)), name: long))")
+                } else if scalars.count > 2 {
+                    out.append("--\(long)=\(try checkValue(word.dropping(scalars: 2), name: long))")
                 } else {
                     i += 1
                     guard i < words.count else { throw UsageError("sbatch option -\(letter) after '--' needs a value") }

@@ -39,9 +39,9 @@ public struct TemplateSource: Sendable {
     /// The user's template directory from the environment.
     public static func fromEnvironment(_ env: [String: String], appTemplateFile: String? = nil) -> TemplateSource {
         var dir: String?
-        if let xdg = env["XDG_CONFIG_HOME"], xdg.hasPrefix("/") {
+        if let xdg = env["XDG_CONFIG_HOME"], xdg.startsWith(scalars: "/") {
             dir = xdg + "/hpcserve/templates"
-        } else if let home = env["HOME"], home.hasPrefix("/") {
+        } else if let home = env["HOME"], home.startsWith(scalars: "/") {
             dir = home + "/.config/hpcserve/templates"
         }
         return TemplateSource(overrideDirectory: dir, appTemplateFile: appTemplateFile)

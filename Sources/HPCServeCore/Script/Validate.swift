@@ -36,7 +36,7 @@ public enum Validate {
     public static func charset(_ value: String, option: String, allowed: String, what: String) throws -> String {
         try basic(value, option: option)
         let ok = value.unicodeScalars.allSatisfy { isAlnum($0) || allowed.unicodeScalars.contains($0) }
-        if !ok || value.hasPrefix("-") {
+        if !ok || value.startsWith(scalars: "-") {
             throw UsageError("\(option) value \(show(value)) is not a valid \(what); use letters, digits and \(describe(allowed))")
         }
         return value
@@ -54,17 +54,19 @@ public enum Validate {
     /// (or UNLIMITED / INFINITE).
     public static func time(_ value: String, option: String = "--time") throws -> String {
         try basic(value, option: option)
+        let bad = UsageError("\(option) value \(show(value)) is not a Slurm time; use M, M:S, H:M:S, D-H, D-H:M or D-H:M:S (e.g. 90, 2:00:00, 1-12)")
+        // ASCII only, so that splitting below is on bytes (no mark can join a separator).
+        guard value.unicodeScalars.allSatisfy(\.isASCII) else { throw bad }
         let upper = value.uppercased()
         if upper == "UNLIMITED" || upper == "INFINITE" { return upper }
-        let digits = { (s: Substring) in !s.isEmpty && s.count <= 6 && s.allSatisfy { $0.isASCII && $0.isNumber } }
-        let bad = UsageError("\(option) value \(show(value)) is not a Slurm time; use M, M:S, H:M:S, D-H, D-H:M or D-H:M:S (e.g. 90, 2:00:00, 1-12)")
-        let dayParts = value.split(separator: "-", omittingEmptySubsequences: false)
+        let digits = { (s: String) in s.isASCIIDigits && s.utf8.count <= 6 }
+        let dayParts = value.pieces(at: "-")
         switch dayParts.count {
         case 1:
-            let parts = value.split(separator: ":", omittingEmptySubsequences: false)
+            let parts = value.pieces(at: ":")
             guard (1...3).contains(parts.count), parts.allSatisfy(digits) else { throw bad }
         case 2:
-            let parts = dayParts[1].split(separator: ":", omittingEmptySubsequences: false)
+            let parts = dayParts[1].pieces(at: ":")
             guard digits(dayParts[0]), (1...3).contains(parts.count), parts.allSatisfy(digits) else { throw bad }
         default:
             throw bad
@@ -102,7 +104,7 @@ public enum Validate {
     /// A whole number in `range`.
     public static func integer(_ value: String, option: String, range: ClosedRange<Int>) throws -> Int {
         try basic(value, option: option)
-        guard value.allSatisfy({ $0.isASCII && $0.isNumber }), value.count <= 9, let n = Int(value), range.contains(n) else {
+        guard value.isASCIIDigits, value.utf8.count <= 9, let n = Int(value), range.contains(n) else {
             throw UsageError("\(option) value \(show(value)) is not a whole number from \(range.lowerBound) to \(range.upperBound)")
         }
         return n
@@ -116,10 +118,10 @@ public enum Validate {
     /// A port range `A-B`.
     public static func portRange(_ value: String, option: String) throws -> ClosedRange<Int> {
         try basic(value, option: option)
-        let parts = value.split(separator: "-", omittingEmptySubsequences: false)
+        let parts = value.pieces(at: "-")
         guard parts.count == 2,
-              let a = try? port(String(parts[0]), option: option),
-              let b = try? port(String(parts[1]), option: option), a <= b else {
+              let a = try? port(parts[0], option: option),
+              let b = try? port(parts[1], option: option), a <= b else {
             throw UsageError("\(option) value \(show(value)) is not a port range; use A-B with 1 <= A <= B <= 65535 (e.g. 20000-32767)")
         }
         return a...b
@@ -128,9 +130,9 @@ public enum Validate {
     /// Memory as sbatch takes it: a number with an optional K, M, G or T suffix.
     public static func memory(_ value: String, option: String = "--mem") throws -> String {
         try basic(value, option: option)
-        var digits = Substring(value)
-        if let last = value.last, "KMGTkmgt".contains(last) { digits = value.dropLast() }
-        guard !digits.isEmpty, digits.count <= 12, digits.allSatisfy({ $0.isASCII && $0.isNumber }) else {
+        var digits = value
+        if let last = value.unicodeScalars.last, "KMGTkmgt".unicodeScalars.contains(last) { digits = value.dropping(lastScalars: 1) }
+        guard digits.isASCIIDigits, digits.utf8.count <= 12 else {
             throw UsageError("\(option) value \(show(value)) is not a memory size; use a number with an optional K, M, G or T suffix (e.g. 16G)")
         }
         return value
@@ -144,16 +146,15 @@ public enum Validate {
     /// A job name: letters, digits and a few punctuation marks, at most 64 characters.
     public static func jobName(_ value: String, option: String = "--job-name") throws -> String {
         let v = try charset(value, option: option, allowed: "_.-+", what: "job name")
-        if v.count > 64 { throw UsageError("\(option) value is longer than 64 characters") }
+        if v.utf8.count > 64 { throw UsageError("\(option) value is longer than 64 characters") }
         return v
     }
 
     /// A GPU request: `N`, `TYPE:N`, or a comma list of those.
     public static func gpus(_ value: String, option: String = "--gpus") throws -> String {
         let v = try charset(value, option: option, allowed: "_.-:,", what: "GPU request (N or TYPE:N)")
-        for item in v.split(separator: ",", omittingEmptySubsequences: false) {
-            guard let count = item.split(separator: ":", omittingEmptySubsequences: false).last,
-                  !count.isEmpty, count.allSatisfy({ $0.isNumber }) else {
+        for item in v.pieces(at: ",") {
+            guard let count = item.pieces(at: ":").last, count.isASCIIDigits else {
                 throw UsageError("\(option) value \(show(value)) is not a GPU request; use N or TYPE:N (e.g. 2 or a100:2)")
             }
         }

@@ -17,7 +17,7 @@ public struct SessionPaths: Sendable, Equatable {
         if let dir = env["HPCSERVE_DIR"], !dir.isEmpty {
             root = dir
         } else if let home = env["HOME"], !home.isEmpty {
-            root = (home.hasSuffix("/") ? String(home.dropLast()) : home) + "/.hpcserve"
+            root = (home.endsWith(scalars: "/") ? home.dropping(lastScalars: 1) : home) + "/.hpcserve"
         } else {
             throw UsageError("HOME is not set; set HOME or HPCSERVE_DIR to a private directory")
         }
@@ -27,13 +27,14 @@ public struct SessionPaths: Sendable, Equatable {
     /// Accepts `root` only if it is absolute, safe in an `#SBATCH --output` line, and short
     /// enough for the sockets a session puts in it.
     public init(checkedRoot root: String) throws {
-        var root = root
-        while root.count > 1, root.hasSuffix("/") { root.removeLast() }
-        guard root.hasPrefix("/") else {
+        var scalars = Array(root.unicodeScalars)
+        while scalars.count > 1, scalars.last == "/" { scalars.removeLast() }
+        let root = String(scalars)
+        guard scalars.first == "/" else {
             throw UsageError("session directory \(Validate.show(root)) is not absolute; set HPCSERVE_DIR to an absolute path")
         }
         let allowed = "_.-/+@~"
-        if !root.unicodeScalars.allSatisfy({ Validate.isAlnum($0) || allowed.unicodeScalars.contains($0) }) {
+        if !scalars.allSatisfy({ Validate.isAlnum($0) || allowed.unicodeScalars.contains($0) }) {
             throw UsageError("session directory \(Validate.show(root)) has characters sbatch cannot take in --output (spaces, quotes, '%'…); set HPCSERVE_DIR to a plain path")
         }
         self.root = root

@@ -36,10 +36,11 @@ public enum SnippetCommand {
             let parsed = try ArgumentReader.read(rest, options: reverseOptions, command: "snippet reverse-tunnel")
             if parsed.has("--help") { context.output.stdout(Help.fit(Help.snippetReverseTunnel)); return .success }
             try noPositionals(parsed)
+            let text = try reverseTunnel(parsed)
             if parsed.has("--insecure-tcp-port") {
                 context.warn("--insecure-tcp-port: every user on the login node can connect to that port; the default Unix socket in your private directory cannot be reached by them")
             }
-            context.output.stdout(try reverseTunnel(parsed))
+            context.output.stdout(text)
         default:
             let hint = Suggest.closest(to: kind, in: ["license", "reverse-tunnel"]).map { "did you mean '\($0)'? " } ?? ""
             throw UsageError("unknown snippet \(Validate.show(kind)); \(hint)choose license or reverse-tunnel")
@@ -99,8 +100,10 @@ public enum SnippetCommand {
         if let s = parsed.value("--socket") {
             if tcpPort != nil { throw UsageError("--socket and --insecure-tcp-port exclude each other; give one") }
             socket = try Validate.path(s, option: "--socket")
-            guard socket.hasPrefix("/") else { throw UsageError("--socket must be an absolute path") }
-            guard !socket.contains(":") else { throw UsageError("--socket path must not contain ':' (ssh's forward syntax)") }
+            guard socket.startsWith(scalars: "/") else { throw UsageError("--socket \(Validate.show(socket)) must be an absolute path") }
+            guard !socket.contains(scalar: ":") else {
+                throw UsageError("--socket path \(Validate.show(socket)) must not contain ':' (ssh's forward syntax)")
+            }
             guard socket.utf8.count <= SessionPaths.socketPathLimit else {
                 throw FileError.socketPathTooLong(path: socket, limit: SessionPaths.socketPathLimit)
             }

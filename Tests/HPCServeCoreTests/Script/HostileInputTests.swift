@@ -135,3 +135,91 @@ struct StubSandbox {
         _ = try runProgram(["timeout", "30", "bash", path], environment: environment, cwd: dir.path)
     }
 }
+
+/// Issue 13, finding 1: a zero-width joiner or a mark right after an ASCII separator joins the
+/// two into one `Character`, and parsing on characters trapped (exit 132). Every spelling of
+/// every option of every command gets a mark after every separator, through the real
+/// dispatch in-process (a trap ends the test run) and, for the reported inputs, as a child
+/// process of the built binary.
+@Suite struct JoinedSeparatorTests {
+    /// Joiners and marks that extend the grapheme before them: ZWJ, ZWNJ, a spacing mark
+    /// (Devanagari visarga), a combining acute, an enclosing circle, a variation selector,
+    /// an emoji skin tone, Thai sara am (SpacingMark), the combining grapheme joiner.
+    static let marks = ["\u{200D}", "\u{200C}", "\u{0903}", "\u{0301}", "\u{20DD}", "\u{FE0F}", "\u{1F3FB}", "\u{0E33}", "\u{034F}"]
+    static let separators = ["=", ",", ":", "@", "-", "/"]
+    /// The two inputs the fuzzing pass reported.
+    static let reported: [[String]] = [
+        ["script", "jupyter", "-t", "1:00:00", "--", "--comment=\u{200D}"],
+        ["script", "rstudio", "--", "--nodes=\u{0903}"],
+    ]
+
+    /// Commands and their options.
+    static var commands: [([String], [OptionSpec])] {
+        Apps.all.map { app in
+            (["script", app.name], ScriptCommand.jobOptions + app.options.map { OptionSpec($0.names, value: $0.valueName, help: $0.help) }
+                + ScriptCommand.ownOptions)
+        } + [(["snippet", "license"], SnippetCommand.licenseOptions), (["snippet", "reverse-tunnel"], SnippetCommand.reverseOptions)]
+    }
+
+    static func joinedWords() -> [[String]] {
+        var out = reported
+        for mark in marks {
+            out += [[mark], ["-" + mark], ["--" + mark], ["help", "-" + mark], ["script", "-" + mark], ["snippet", "-" + mark]]
+            for (command, options) in commands {
+                for spec in options where spec.key != "--help" {
+                    for name in spec.names {
+                        out.append(command + [name + "=" + mark])
+                        out.append(command + [name + mark])
+                        out += separators.map { command + [name, "1" + $0 + mark] }
+                    }
+                }
+                out += separators.map { command + ["-" + $0 + mark] }
+                guard command[0] == "script" else { continue }
+                for sep in separators {
+                    out += [
+                        command + ["--", "--comment" + sep + mark], command + ["--", "--nodes" + sep + mark],
+                        command + ["--", "-" + sep + mark], command + ["--", "--" + sep + mark],
+                        command + ["--", "-w" + sep + mark], command + ["--", "-w", "n" + sep + mark],
+                        command + ["--", "-t" + mark], command + ["--", "--mail-user=a" + sep + mark],
+                    ]
+                }
+            }
+        }
+        return out
+    }
+
+    @Test func aMarkAfterAnySeparatorNeverTrapsAndEndsIn0Or64() async throws {
+        let words = Self.joinedWords()
+        #expect(words.count > 3000)
+        try await withHome { home in
+            // -o and --template name files: see the tests of finding 3 and 8.
+            let fileOptions = ["--template", "--output", "-o"]
+            for w in words where !w.contains(where: { word in fileOptions.contains { word.startsWith(scalars: $0) } }) {
+                let result = await runCLI(w, home: home, cwd: home)
+                #expect(result.code == .success || result.code == .usage, "\(w.map(Validate.show)): exit \(result.code): \(result.stderr)")
+                if result.code == .usage {
+                    #expect(result.stdout.isEmpty && result.stderr.filter { $0 == "\n" }.count == 1, "\(w.map(Validate.show)): \(result.stderr)")
+                }
+            }
+        }
+    }
+
+    @Test func theReportedInputsGiveExit64FromTheBuiltBinary() throws {
+        let dir = try TempDir()
+        defer { dir.cleanup() }
+        for words in Self.reported + [["script", "jupyter", "--time=\u{0301}"], ["snippet", "license", "--port=\u{200D}"]] {
+            let result = try runBinary(words.map(ShellQuote.quote).joined(separator: " "), environment: "HOME=\(dir.path)", cwd: dir.path)
+            #expect(result.status == 64, "\(words.map(Validate.show)): exit \(result.status) \(result.stderr)")
+            #expect(result.stdout.isEmpty)
+            #expect(result.stderr.hasPrefix("hpcserve: error: ") && result.stderr.filter { $0 == "\n" }.count == 1, "\(result.stderr)")
+        }
+    }
+
+    @Test func helpAboutHelpEnds() async throws {
+        for words in [["help", "help"], ["help", "--help"], ["help", "-h"]] {
+            let result = await runCLI(words)
+            #expect(result.code == .success)
+            #expect(result.stdout == Help.fit(Help.main))
+        }
+    }
+}

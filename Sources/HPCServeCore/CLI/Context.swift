@@ -42,10 +42,10 @@ public struct Context: Sendable {
         }
     }
 
-    /// A one-line warning on stderr.
-    public func warn(_ message: String) { output.stderr("hpcserve: warning: \(message)\n") }
-    /// A one-line note on stderr.
-    public func note(_ message: String) { output.stderr("hpcserve: \(message)\n") }
+    /// A one-line warning on stderr (characters that do not print are shown escaped).
+    public func warn(_ message: String) { output.stderr("hpcserve: warning: \(Validate.escapeNonPrinting(message))\n") }
+    /// A one-line note on stderr (characters that do not print are shown escaped).
+    public func note(_ message: String) { output.stderr("hpcserve: \(Validate.escapeNonPrinting(message))\n") }
 
     /// `path` made absolute against the working directory.
     public func absolute(_ path: String) -> String {

@@ -3,13 +3,22 @@ public enum HPCServe {
     public static func run(_ arguments: [String], context: Context) async -> ExitCode {
         do {
             return try await dispatch(arguments, context: context)
-        } catch let error as any UserFacingError {
-            context.output.stderr("hpcserve: error: \(error.description)\n")
-            return error.exitCode
         } catch {
-            context.output.stderr("hpcserve: error: internal error: \(error); please report it\n")
-            return .software
+            return report(error, context: context)
         }
+    }
+
+    /// The one place an error reaches the user: one line on stderr, characters that do not
+    /// print shown escaped (a value in a message must not drive the terminal).
+    static func report(_ error: any Error, context: Context) -> ExitCode {
+        let (message, code): (String, ExitCode)
+        if let error = error as? any UserFacingError {
+            (message, code) = (error.description, error.exitCode)
+        } else {
+            (message, code) = ("internal error: \(error); please report it", .software)
+        }
+        context.output.stderr("hpcserve: error: \(Validate.escapeNonPrinting(message))\n")
+        return code
     }
 
     static func dispatch(_ arguments: [String], context: Context) async throws -> ExitCode {

@@ -4,31 +4,112 @@ public enum Validate {
     /// Longest value accepted for any option: nothing legitimate comes close.
     public static let maxLength = 1024
 
-    /// A value shown in an error message: control characters made visible, long values cut.
+    /// A value shown in an error message: in single quotes, at most 60 scalars, with
+    /// everything that does not print as itself escaped (see `escapeNonPrinting`), and a
+    /// quote or backslash in the value escaped too, so the quotes around it cannot be faked.
     public static func show(_ value: String) -> String {
         var out = ""
         for scalar in value.unicodeScalars.prefix(60) {
             switch scalar {
-            case "\n": out += "\\n"
-            case "\t": out += "\\t"
-            case "\r": out += "\\r"
-            case let c where c.value < 0x20 || c.value == 0x7f:
-                out += "\\x" + String(c.value, radix: 16)
-            default: out.unicodeScalars.append(scalar)
+            case "'": out += "\\'"
+            case "\\": out += "\\\\"
+            default: out += escape(scalar)
             }
         }
         if value.unicodeScalars.count > 60 { out += "…" }
         return "'" + out + "'"
     }
 
-    /// Rejects empty, over-long and control-character values (newline, NUL, escape…).
+    /// Bytes that may not be UTF-8, shown like `show` does: a byte that does not decode as
+    /// `\xff`, the rest as text.
+    public static func show(bytes: [UInt8]) -> String {
+        var out = ""
+        var i = bytes.startIndex
+        var shown = 0
+        while i < bytes.endIndex, shown < 60 {
+            var iterator = bytes[i...].makeIterator()
+            var decoder = UTF8()
+            if case let .scalarValue(scalar) = decoder.decode(&iterator) {
+                switch scalar {
+                case "'": out += "\\'"
+                case "\\": out += "\\\\"
+                default: out += escape(scalar)
+                }
+                i += UTF8.width(scalar)
+            } else {
+                out += "\\x" + hex(bytes[i], width: 2)
+                i += 1
+            }
+            shown += 1
+        }
+        if i < bytes.endIndex { out += "…" }
+        return "'" + out + "'"
+    }
+
+    /// `text` with every scalar that does not print as itself escaped: C0 and C1 control
+    /// characters, DEL, bidirectional overrides and isolates, other invisible format characters,
+    /// line and paragraph separators, and marks (which would join the character before them).
+    /// For whole messages on their way to a terminal; `show` is for one value inside them.
+    public static func escapeNonPrinting(_ text: String) -> String {
+        var out = ""
+        for scalar in text.unicodeScalars { out += escape(scalar) }
+        return out
+    }
+
+    /// Whether `c` shows on a terminal as itself (see `escapeNonPrinting`).
+    public static func isPrinting(_ c: Unicode.Scalar) -> Bool {
+        if c.value < 0x20 || (0x7f...0x9f).contains(c.value) { return false }
+        if c.isASCII { return true }
+        switch c.properties.generalCategory {
+        case .format, .lineSeparator, .paragraphSeparator, .control, .surrogate, .privateUse, .unassigned,
+             .nonspacingMark, .spacingMark, .enclosingMark:
+            return false
+        case .spaceSeparator:
+            return false    // a space that is not U+0020 looks like one but is not
+        default:
+            return true
+        }
+    }
+
+    /// Bidirectional embeddings, overrides, isolates and marks: they reorder what a terminal
+    /// or an editor shows around them.
+    static func isBidiControl(_ c: Unicode.Scalar) -> Bool {
+        (0x202a...0x202e).contains(c.value) || (0x2066...0x2069).contains(c.value)
+            || c.value == 0x200e || c.value == 0x200f || c.value == 0x061c
+    }
+
+    private static func escape(_ scalar: Unicode.Scalar) -> String {
+        switch scalar {
+        case "\n": return "\\n"
+        case "\t": return "\\t"
+        case "\r": return "\\r"
+        case let c where c.value <= 0xff && !isPrinting(c):
+            return "\\x" + hex(UInt8(c.value), width: 2)
+        case let c where !isPrinting(c):
+            return "\\u{" + String(c.value, radix: 16) + "}"
+        default:
+            return String(scalar)
+        }
+    }
+
+    private static func hex(_ byte: UInt8, width: Int) -> String {
+        let digits = String(byte, radix: 16)
+        return String(repeating: "0", count: width - digits.count) + digits
+    }
+
+    /// Rejects empty and over-long values, control characters (newline, NUL, escape, the C1
+    /// range) and bidirectional controls: no value hpcserve takes needs them, and in a script
+    /// or on a terminal they hide what the text really says.
     public static func basic(_ value: String, option: String) throws {
         if value.isEmpty { throw UsageError("\(option) needs a value") }
         if value.utf8.count > maxLength {
             throw UsageError("\(option) value is too long (\(value.utf8.count) bytes, at most \(maxLength))")
         }
-        if value.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f }) {
-            throw UsageError("\(option) value \(show(value)) contains a control character (newline, tab, NUL…); give it on one line")
+        if value.unicodeScalars.contains(where: { $0.value < 0x20 || (0x7f...0x9f).contains($0.value) }) {
+            throw UsageError("\(option) value \(show(value)) contains a control character (newline, tab, NUL, escape…); give it on one line")
+        }
+        if value.unicodeScalars.contains(where: { isBidiControl($0) || $0.value == 0x2028 || $0.value == 0x2029 }) {
+            throw UsageError("\(option) value \(show(value)) contains a bidirectional control or line separator (U+202E…), which changes how text around it is shown; remove it")
         }
     }
 

@@ -223,3 +223,48 @@ struct StubSandbox {
         }
     }
 }
+
+/// Issue 13, finding 7: values echoed in messages reached the terminal raw (C0/C1 controls,
+/// bidirectional overrides). Every message shows them escaped.
+@Suite struct TerminalControlTests {
+    static let values = ["x\u{9b}2J\u{202e}evil", "\u{1b}]0;title\u{7}", "a\u{1b}[2Jb", "\u{202e}cod.exe", "\u{2066}x\u{2069}",
+                         "\u{85}next", "\u{200f}rtl", "x\u{2028}y", "\u{301}mark", "=\u{200d}", "\u{feff}bom", "\u{e000}private"]
+
+    static func printsTrue(_ text: String) -> Bool {
+        text.unicodeScalars.allSatisfy { $0 == "\n" || Validate.isPrinting($0) }
+    }
+
+    @Test func noMessageCarriesACharacterThatDoesNotPrint() async {
+        for value in Self.values {
+            for words in [["script", "jupyter", "-p", value], ["script", "jupyter", "--module", value], ["script", "jupyter", value],
+                          ["script", value], ["snippet", value], [value], ["script", "jupyter", "--" + value],
+                          ["script", "jupyter", "--", "--comment=" + value], ["script", "jupyter", "--", "--" + value],
+                          ["snippet", "license", "--gateway", value], ["snippet", "reverse-tunnel", "--port", "1", "--socket", "/" + value],
+                          ["watch", value], ["stop", value]] {
+                let result = await runCLI(words, home: "/nonexistent-home")
+                #expect(Self.printsTrue(result.stderr), "\(words.map(Validate.show)): \(Validate.show(result.stderr))")
+                if words.contains("--socket"), result.code == .success {
+                    // A socket path may hold marks and format characters: quoted so they print.
+                    #expect(Self.printsTrue(result.stdout), "\(words.map(Validate.show))")
+                    continue
+                }
+                #expect(result.code == .usage, "\(words.map(Validate.show))")
+                #expect(result.stdout.isEmpty)
+                #expect(result.stderr.filter { $0 == "\n" }.count == 1)
+            }
+        }
+    }
+
+    @Test func theReportedValueIsShownEscaped() async {
+        let result = await runCLI(["script", "jupyter", "-p", "x\u{9b}2J\u{202e}evil"])
+        #expect(result.stderr.contains("'x\\x9b2J\\u{202e}evil'"), "\(result.stderr)")
+    }
+
+    @Test func aNoteAboutAPathShowsItEscaped() {
+        let out = CapturedOutput()
+        let context = Context(environment: [:], output: out, workingDirectory: "/tmp")
+        context.note("wrote /tmp/\u{1b}[2Jx")
+        context.warn("\u{202e}x")
+        #expect(out.standardError == "hpcserve: wrote /tmp/\\x1b[2Jx\nhpcserve: warning: \\u{202e}x\n")
+    }
+}

@@ -1,5 +1,16 @@
 /// The whole program: arguments in, exit code out. `main.swift` only calls this.
 public enum HPCServe {
+    /// The program for arguments as the kernel gave them: refuses one that is not UTF-8.
+    public static func run(rawArguments: [[UInt8]], context: Context) async -> ExitCode {
+        let arguments: [String]
+        do {
+            arguments = try RawInput(arguments: rawArguments, environment: []).decodedArguments()
+        } catch {
+            return report(error, context: context)
+        }
+        return await run(arguments, context: context)
+    }
+
     public static func run(_ arguments: [String], context: Context) async -> ExitCode {
         do {
             return try await dispatch(arguments, context: context)

@@ -83,10 +83,10 @@ public enum ScriptCommand {
 
     /// The script for `app` from parsed flags, and the session paths it uses.
     public static func render(app: AppProfile, parsed: ParsedArguments, context: Context) throws -> (String, SessionPaths) {
-        let paths = try SessionPaths.fromEnvironment(context.environment)
+        let paths = try SessionPaths.from(context)
         let spec = try makeSpec(app: app, parsed: parsed, paths: paths, context: context)
         let templateFile = try parsed.value("--template").map { context.absolute(try Validate.path($0, option: "--template")) }
-        let templates = TemplateSource.fromEnvironment(context.environment, appTemplateFile: templateFile)
+        let templates = try TemplateSource.from(context, appTemplateFile: templateFile)
         return (try ScriptRenderer.render(spec, templates: templates), paths)
     }
 

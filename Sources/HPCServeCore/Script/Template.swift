@@ -38,10 +38,22 @@ public struct TemplateSource: Sendable {
 
     /// The user's template directory from the environment.
     public static func fromEnvironment(_ env: [String: String], appTemplateFile: String? = nil) -> TemplateSource {
+        source(xdg: env["XDG_CONFIG_HOME"], home: env["HOME"], appTemplateFile: appTemplateFile)
+    }
+
+    /// The user's template directory from the context's environment; XDG_CONFIG_HOME and HOME
+    /// are refused with their names when they are not usable text (see `Context.variable`).
+    public static func from(_ context: Context, appTemplateFile: String? = nil) throws -> TemplateSource {
+        let xdg = try context.variable("XDG_CONFIG_HOME")
+        let home = xdg?.startsWith(scalars: "/") == true ? nil : try context.variable("HOME")
+        return source(xdg: xdg, home: home, appTemplateFile: appTemplateFile)
+    }
+
+    private static func source(xdg: String?, home: String?, appTemplateFile: String?) -> TemplateSource {
         var dir: String?
-        if let xdg = env["XDG_CONFIG_HOME"], xdg.startsWith(scalars: "/") {
+        if let xdg, xdg.startsWith(scalars: "/") {
             dir = xdg + "/hpcserve/templates"
-        } else if let home = env["HOME"], home.startsWith(scalars: "/") {
+        } else if let home, home.startsWith(scalars: "/") {
             dir = home + "/.config/hpcserve/templates"
         }
         return TemplateSource(overrideDirectory: dir, appTemplateFile: appTemplateFile)

@@ -71,6 +71,9 @@ public struct AppProfile: Sendable {
     public let notes: [String]
     /// Further sbatch options the app needs, from its option values (e.g. `--ntasks` for ranks).
     public var sbatchOptions: @Sendable ([String: String]) -> [String] = { _ in [] }
+    /// The sbatch options `sbatchOptions` may write (long name without dashes), each with the
+    /// app option to use instead: they cannot also come through `--`.
+    public var ownedSbatchOptions: [String: String] = [:]
     public var forwardCheck: ForwardCheck = .connect
     /// What the user opens on the laptop, given the laptop port: the URL (for --json) and
     /// labelled lines to print (URL, user, password, connect-id…).

@@ -27,6 +27,7 @@ extension Apps {
             guard let ranks = Int(values["PARAVIEW_RANKS"] ?? ""), ranks > 1 else { return [] }
             return ["--ntasks=\(ranks)"]
         }
+        profile.ownedSbatchOptions = ["ntasks": "--ranks N"]
         profile.forwardCheck = .connect
         profile.client = { info, port in
             let url = "cs://localhost:\(port)"

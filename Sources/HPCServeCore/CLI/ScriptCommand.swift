@@ -74,7 +74,7 @@ public enum ScriptCommand {
             return nil
         }
         if let extra = parsed.positionals.first {
-            throw UsageError("unexpected argument \(Validate.show(extra)); put sbatch options after '--' (e.g. -- --nodes=1)")
+            throw UsageError("unexpected argument \(Validate.show(extra)); put sbatch options after '--' (e.g. -- --mail-type=END)")
         }
         let (text, paths) = try render(app: app, parsed: parsed, context: context)
         let output = try parsed.value("--output").map { context.absolute(try Validate.path($0, option: "--output")) }
@@ -125,7 +125,7 @@ public enum ScriptCommand {
             spec.exclusive = false
             context.warn("--shared: other jobs may run on the same node, and their owners can reach 127.0.0.1 there; only the secret protects your server")
         }
-        if let extra = parsed.passthrough { spec.extraSbatch = try SbatchPassthrough.parse(extra) }
+        if let extra = parsed.passthrough { spec.extraSbatch = try SbatchPassthrough.parse(extra, app: app) }
         return spec
     }
 }

@@ -257,15 +257,41 @@ public enum Validate {
         try charset(value, option: option, allowed: "_.-/+@:", what: "module name")
     }
 
-    /// A shell variable name.
-    public static func variableName(_ value: String, option: String) throws -> String {
+    /// The usual license variables, for messages and help.
+    public static let usualLicenseVariables = [
+        "LM_LICENSE_FILE", "MLM_LICENSE_FILE", "ANSYSLMD_LICENSE_FILE", "CDLMD_LICENSE_FILE",
+        "SNPSLMD_LICENSE_FILE", "ARMLMD_LICENSE_FILE", "INTEL_LICENSE_FILE", "RLM_LICENSE",
+    ]
+
+    /// Variables of the shell, the dynamic loader, the locale and the job that a snippet must
+    /// not overwrite: setting one to PORT@localhost breaks the job or runs someone's file
+    /// (BASH_ENV, ENV), or makes every program load something else (LD_…).
+    static let shellVariables: Set<String> = [
+        "CDPATH", "COLUMNS", "DIRSTACK", "ENV", "EPOCHREALTIME", "EPOCHSECONDS", "EUID", "EXECIGNORE",
+        "FCEDIT", "FIGNORE", "FUNCNAME", "GCONV_PATH", "GLOBIGNORE", "GROUPS", "HOME", "HOSTALIASES",
+        "HOSTFILE", "HOSTNAME", "HOSTTYPE", "IFS", "IGNOREEOF", "INPUTRC", "LANG", "LANGUAGE", "LINENO",
+        "LINES", "LOCALDOMAIN", "LOCPATH", "LOGNAME", "MACHTYPE", "MAIL", "MAILCHECK", "MAILPATH",
+        "NLSPATH", "OLDPWD", "OPTARG", "OPTERR", "OPTIND", "OSTYPE", "PATH", "PIPESTATUS",
+        "POSIXLY_CORRECT", "PPID", "PROMPT_COMMAND", "PROMPT_DIRTRIM", "PS0", "PS1", "PS2", "PS3", "PS4",
+        "PWD", "RANDOM", "REPLY", "RES_OPTIONS", "SECONDS", "SHELL", "SHELLOPTS", "SHLVL", "SRANDOM",
+        "TERM", "TIMEFORMAT", "TMOUT", "TMPDIR", "TZ", "TZDIR", "UID", "USER",
+    ]
+    static let shellVariablePrefixes = [
+        "BASH", "LD_", "LC_", "DYLD_", "MALLOC_", "GLIBC_", "HIST", "COMP_", "READLINE_", "SLURM", "HPCSERVE",
+    ]
+
+    /// A variable for a license snippet to export: `[A-Z][A-Z0-9_]*`, and not a variable of the
+    /// shell, the loader, the locale, Slurm or hpcserve.
+    public static func licenseVariable(_ value: String, option: String = "--env") throws -> String {
         try basic(value, option: option)
+        let usual = "use a license variable such as " + usualLicenseVariables.joined(separator: ", ")
         let scalars = Array(value.unicodeScalars)
-        let first = scalars[0]
-        guard value.utf8.count <= 64,
-              first == "_" || ("a"..."z").contains(first) || ("A"..."Z").contains(first),
-              scalars.allSatisfy({ isAlnum($0) || $0 == "_" }) else {
-            throw UsageError("\(option) value \(show(value)) is not a variable name; use letters, digits and '_', not starting with a digit")
+        guard value.utf8.count <= 64, ("A"..."Z").contains(scalars[0]),
+              scalars.allSatisfy({ ("A"..."Z").contains($0) || ("0"..."9").contains($0) || $0 == "_" }) else {
+            throw UsageError("\(option) value \(show(value)) is not a license variable name (capital letters, digits and '_', starting with a letter); \(usual)")
+        }
+        if shellVariables.contains(value) || shellVariablePrefixes.contains(where: { value.startsWith(scalars: $0) }) {
+            throw UsageError("\(option) value \(show(value)) is a variable of the shell, the loader, Slurm or hpcserve, not a license variable; \(usual)")
         }
         return value
     }

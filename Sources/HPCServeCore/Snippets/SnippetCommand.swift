@@ -4,7 +4,8 @@ public enum SnippetCommand {
         OptionSpec(["--gateway"], value: "HOST", help: "host to tunnel through (ssh from the nodes must work)"),
         OptionSpec(["--server"], value: "HOST", help: "the license server, as the gateway sees it"),
         OptionSpec(["--port"], value: "N", help: "the license server's port"),
-        OptionSpec(["--env"], value: "VAR", repeatable: true, help: "export VAR=PORT@localhost (default MLM_LICENSE_FILE)"),
+        OptionSpec(["--env"], value: "VAR", repeatable: true,
+                   help: "export VAR=PORT@localhost (default MLM_LICENSE_FILE); a license variable, e.g. LM_LICENSE_FILE"),
         OptionSpec(["--vendor-port"], value: "N", repeatable: true, help: "FlexLM vendor-daemon port, same number (repeatable)"),
         OptionSpec(["--port-range"], value: "A-B", help: "local ports to pick from (default 20000-32767)"),
         OptionSpec(["--attempts"], value: "K", help: "ports to try before failing the job (default 10)"),
@@ -66,7 +67,7 @@ public enum SnippetCommand {
         let server = try Validate.host(try required(parsed, "--server", command: "license"), option: "--server")
         let port = try Validate.port(try required(parsed, "--port", command: "license"), option: "--port")
         let vendorPorts = try parsed.all("--vendor-port").map { try Validate.port($0, option: "--vendor-port") }
-        var names = try parsed.all("--env").map { try Validate.variableName($0, option: "--env") }
+        var names = try parsed.all("--env").map { try Validate.licenseVariable($0) }
         if names.isEmpty { names = ["MLM_LICENSE_FILE"] }
         let range = try parsed.value("--port-range").map { try Validate.portRange($0, option: "--port-range") } ?? 20000...32767
         let attempts = try parsed.value("--attempts").map { try Validate.integer($0, option: "--attempts", range: 1...100) } ?? 10

@@ -62,11 +62,22 @@ import Testing
         #expect(throws: UsageError.self) { try Validate.portRange("20000", option: "--port-range") }
     }
 
-    @Test func variableNames() throws {
-        #expect(try Validate.variableName("MLM_LICENSE_FILE", option: "--env") == "MLM_LICENSE_FILE")
-        for bad in ["1X", "A-B", "A B", "A=B", "$X", ""] {
-            #expect(throws: UsageError.self) { try Validate.variableName(bad, option: "--env") }
+    /// Issue 13, finding 5: `snippet license --env NAME` exported PORT@localhost into any name.
+    @Test(arguments: ["PATH", "IFS", "BASH_ENV", "ENV", "LD_PRELOAD", "LD_LIBRARY_PATH", "HOME", "SHELL", "PS4", "SHELLOPTS",
+                      "BASHOPTS", "PROMPT_COMMAND", "TMPDIR", "LC_ALL", "LANG", "SLURM_JOB_ID", "HPCSERVE_DIR", "BASH_FUNC_X",
+                      "lm_license_file", "_X", "1X", "A-B", "A B", "A=B", "X\u{301}", "LM_LICENSE_FILE\u{200D}", ""])
+    func licenseVariablesOnly(_ name: String) {
+        do {
+            _ = try Validate.licenseVariable(name)
+            Issue.record("accepted \(Validate.show(name))")
+        } catch {
+            if !name.isEmpty { #expect("\(error)".contains("LM_LICENSE_FILE, MLM_LICENSE_FILE"), "the usual ones are shown: \(error)") }
         }
+    }
+
+    @Test(arguments: ["LM_LICENSE_FILE", "MLM_LICENSE_FILE", "ANSYSLMD_LICENSE_FILE", "ANSYSLI_SERVERS", "CDLMD_LICENSE_FILE", "RLM_LICENSE", "X2"])
+    func licenseVariablesAccepted(_ name: String) throws {
+        #expect(try Validate.licenseVariable(name) == name)
     }
 
     @Test func controlCharactersAndHugeValuesAreRejectedEverywhere() {

@@ -192,8 +192,8 @@ struct StubSandbox {
         let words = Self.joinedWords()
         #expect(words.count > 3000)
         try await withHome { home in
-            // -o and --template name files: see the tests of finding 3 and 8.
-            let fileOptions = ["--template", "--output", "-o"]
+            // --template names a file: see the tests of finding 8.
+            let fileOptions = ["--template"]
             for w in words where !w.contains(where: { word in fileOptions.contains { word.startsWith(scalars: $0) } }) {
                 let result = await runCLI(w, home: home, cwd: home)
                 #expect(result.code == .success || result.code == .usage, "\(w.map(Validate.show)): exit \(result.code): \(result.stderr)")
@@ -267,4 +267,107 @@ struct StubSandbox {
         context.warn("\u{202e}x")
         #expect(out.standardError == "hpcserve: wrote /tmp/\\x1b[2Jx\nhpcserve: warning: \\u{202e}x\n")
     }
+}
+
+/// Issue 13, finding 3: `-o FILE` replaced whatever was there by rename (a symlink became a
+/// regular file, a device was replaced, 0750 became 0644). On real files in a temporary
+/// directory: only a new or a regular file is written, and an existing file keeps its mode.
+@Suite struct OutputFileTests {
+    func mode(_ path: String) -> mode_t {
+        var st = stat()
+        return lstat(path, &st) == 0 ? st.st_mode : 0
+    }
+
+    func leftovers(_ dir: String) throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.contains(".hpcserve-") }
+    }
+
+    @Test func aRegularFileIsReplacedAndKeepsItsMode() async throws {
+        try await withHome { home in
+            let file = home + "/job.sh"
+            try "old\n".write(toFile: file, atomically: false, encoding: .utf8)
+            chmod(file, 0o750)
+            let result = await runCLI(["script", "jupyter", "-o", "job.sh"], home: home, cwd: home)
+            #expect(result.code == .success, "\(result.stderr)")
+            #expect(result.stdout.isEmpty)
+            #expect(try String(contentsOfFile: file, encoding: .utf8).hasPrefix("#!/bin/bash\n"))
+            #expect(mode(file) & 0o7777 == 0o750 && mode(file) & S_IFMT == S_IFREG)
+            #expect(try leftovers(home).isEmpty)
+        }
+    }
+
+    @Test func aNewFileGetsTheModeAnyNewFileGets() async throws {
+        try await withHome { home in
+            let reference = home + "/reference"
+            let fd = open(reference, O_WRONLY | O_CREAT | O_EXCL, 0o666)
+            close(fd)
+            let result = await runCLI(["script", "rstudio", "-o", home + "/new.sh"], home: home, cwd: "/")
+            #expect(result.code == .success, "\(result.stderr)")
+            #expect(mode(home + "/new.sh") == mode(reference))
+            #expect(result.stderr.contains("submit it with: sbatch \(home)/new.sh"))
+        }
+    }
+
+    @Test func aSymlinkADirectoryAFIFOAndADeviceAreRefusedAndLeftAlone() async throws {
+        try await withHome { home in
+            let target = home + "/target.sh"
+            try "target\n".write(toFile: target, atomically: false, encoding: .utf8)
+            #expect(symlink(target, home + "/link.sh") == 0)
+            #expect(symlink(home + "/missing", home + "/dangling.sh") == 0)
+            #expect(mkdir(home + "/dir.sh", 0o700) == 0)
+            #expect(mkfifo(home + "/fifo.sh", 0o600) == 0)
+            var cases = [("link.sh", "is a symbolic link"), ("dangling.sh", "is a symbolic link"), ("dir.sh", "is a directory"), ("fifo.sh", "is a FIFO")]
+            // A character device of our own (root can make one; elsewhere the FIFO stands in).
+            let null = dev_t(1 << 8 | 3)   // 1,3: what /dev/null is
+            if mknod(home + "/null.sh", S_IFCHR | 0o600, null) == 0 { cases.append(("null.sh", "is a character device")) }
+            for (name, message) in cases {
+                let before = mode(home + "/" + name)
+                let result = await runCLI(["script", "jupyter", "-o", name], home: home, cwd: home)
+                #expect(result.code == .usage, "\(name): \(result.stderr)")
+                #expect(result.stdout.isEmpty)
+                #expect(result.stderr.contains(message) && result.stderr.filter { $0 == "\n" }.count == 1, "\(result.stderr)")
+                #expect(mode(home + "/" + name) == before, "\(name) was changed")
+            }
+            #expect(try String(contentsOfFile: target, encoding: .utf8) == "target\n")
+            #expect(try leftovers(home).isEmpty)
+            #expect(!FileManager.default.fileExists(atPath: home + "/.hpcserve"), "refused before anything was created")
+        }
+    }
+
+    @Test(arguments: ["/dev/stdout", "/dev/stderr", "/dev/fd/1", "/proc/self/fd/1", "-"])
+    func standardOutputSaysOmitDashO(_ path: String) async throws {
+        try await withHome { home in
+            let result = await runCLI(["script", "jupyter", "-o", path], home: home, cwd: home)
+            #expect(result.code == .usage && result.stdout.isEmpty)
+            #expect(result.stderr.contains("omit -o"), "\(result.stderr)")
+        }
+    }
+
+    /// Devices outside the sandbox are only checked (prepare writes nothing).
+    @Test(arguments: ["/dev/null", "/dev/zero", "/dev/tty", "/dev", "/", "/proc/self/status", "/nonexistent-dir/x.sh"])
+    func systemPathsAreRefusedBeforeAnythingIsWritten(_ path: String) throws {
+        #expect(throws: UsageError.self) { try renderScriptPrepared(["jupyter", "-o", path]) }
+    }
+
+    @Test func whatChangesForAnotherOwnersFileOrAHardLinkIsSaid() async throws {
+        try await withHome { home in
+            let file = home + "/shared.sh"
+            try "old\n".write(toFile: file, atomically: false, encoding: .utf8)
+            #expect(link(file, home + "/other-name.sh") == 0)
+            var notes = ["had 2 names (hard links); the others keep the old text"]
+            if getuid() == 0, chown(file, 65534, 65534) == 0 { notes.append("belonged to uid 65534; the new file is yours") }
+            chmod(file, 0o664)
+            let result = await runCLI(["script", "jupyter", "-o", file], home: home, cwd: home)
+            #expect(result.code == .success, "\(result.stderr)")
+            for note in notes { #expect(result.stderr.contains(note), "\(result.stderr)") }
+            #expect(mode(file) & 0o777 == 0o664)
+            #expect(try String(contentsOfFile: home + "/other-name.sh", encoding: .utf8) == "old\n")
+        }
+    }
+}
+
+/// `ScriptCommand.prepare` with a throwaway home: renders and checks, writes nothing.
+func renderScriptPrepared(_ words: [String]) throws -> ScriptCommand.Prepared {
+    let context = Context(environment: ["HOME": "/home/alice", "XDG_CONFIG_HOME": "/nonexistent-config"], output: CapturedOutput(), workingDirectory: "/tmp")
+    return try #require(try ScriptCommand.prepare(words, context: context))
 }

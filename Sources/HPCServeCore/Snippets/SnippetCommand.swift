@@ -1,3 +1,5 @@
+import Foundation
+
 /// `hpcserve snippet license|reverse-tunnel`: bash to paste into an existing job script.
 public enum SnippetCommand {
     static let licenseOptions: [OptionSpec] = [
@@ -91,6 +93,17 @@ public enum SnippetCommand {
         return try TemplateEngine.render("license.sh", values: values, source: TemplateSource())
     }
 
+    /// What is at `--socket` now may be a stale socket (the job removes it if nothing listens
+    /// on it) but nothing else: the job would fail on it, and it must never be removed.
+    static func checkSocketPath(_ path: String) throws {
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return }   // nothing there (or not visible here): the job checks again
+        let mode = st.st_mode & S_IFMT
+        guard mode != S_IFSOCK else { return }
+        let kind = mode == S_IFREG ? "a regular file" : mode == S_IFDIR ? "a directory" : mode == S_IFLNK ? "a symbolic link" : "not a socket"
+        throw UsageError("--socket \(Validate.show(path)) is \(kind); the snippet replaces only a stale socket, so give a path where nothing is, or move that away yourself")
+    }
+
     /// The reverse-tunnel snippet.
     public static func reverseTunnel(_ parsed: ParsedArguments) throws -> String {
         let port = try Validate.port(try required(parsed, "--port", command: "reverse-tunnel"), option: "--port")
@@ -108,6 +121,7 @@ public enum SnippetCommand {
             guard socket.utf8.count <= SessionPaths.socketPathLimit else {
                 throw FileError.socketPathTooLong(path: socket, limit: SessionPaths.socketPathLimit)
             }
+            try checkSocketPath(socket)
         }
         let header = [
             "Opens a reverse tunnel from this job to " + (host.isEmpty ? "$SLURM_SUBMIT_HOST" : host)

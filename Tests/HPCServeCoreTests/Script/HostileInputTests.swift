@@ -371,3 +371,147 @@ func renderScriptPrepared(_ words: [String]) throws -> ScriptCommand.Prepared {
     let context = Context(environment: ["HOME": "/home/alice", "XDG_CONFIG_HOME": "/nonexistent-config"], output: CapturedOutput(), workingDirectory: "/tmp")
     return try #require(try ScriptCommand.prepare(words, context: context))
 }
+
+/// A Unix socket bound at `path`: listening (the descriptor is returned; close it when done)
+/// or closed at once, which leaves a stale socket file that nothing listens on.
+func makeUnixSocket(_ path: String, listening: Bool) throws -> Int32? {
+    let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+    guard fd >= 0 else { throw POSIXError(.EIO) }
+    var address = sockaddr_un()
+    address.sun_family = sa_family_t(AF_UNIX)
+    let bytes = Array(path.utf8)
+    guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { close(fd); throw POSIXError(.ENAMETOOLONG) }
+    withUnsafeMutableBytes(of: &address.sun_path) { buffer in
+        buffer.copyBytes(from: bytes)
+        buffer[bytes.count] = 0
+    }
+    let rc = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+    }
+    guard rc == 0 else { close(fd); throw POSIXError(.EADDRINUSE) }
+    if listening, listen(fd, 4) == 0 { return fd }
+    close(fd)
+    return nil
+}
+
+/// Issue 13, findings 2 and 6: the reverse-tunnel snippet removed whatever was at --socket
+/// (a regular file too), and printed the laptop command with the path unquoted. It removes
+/// only a stale socket of ours; anything else is an error naming the path, checked both when
+/// the snippet is made and when the job runs; the laptop command is shell-quoted.
+@Suite(.tags(.shell)) struct ReverseTunnelSocketTests {
+    /// A sandbox whose ssh stub logs its arguments, and a private directory for sockets.
+    func sandbox() throws -> (StubSandbox, String) {
+        let box = try StubSandbox()
+        try writeExecutable(box.bin + "/ssh", "#!/bin/bash\nprintf '%s\\n' \"$*\" >>\(box.dir.file("ssh.log"))\nexit 0\n")
+        let dir = box.dir.path + "/sockets"
+        #expect(mkdir(dir, 0o700) == 0)
+        return (box, dir)
+    }
+
+    func snippet(_ words: [String]) throws -> String {
+        let parsed = try ArgumentReader.read(["--port", "8888"] + words, options: SnippetCommand.reverseOptions, command: "reverse-tunnel")
+        return try SnippetCommand.reverseTunnel(parsed)
+    }
+
+    func run(_ box: StubSandbox, _ snippet: String) throws -> ProgramResult {
+        let script = box.dir.file("job.sh")
+        try ("#!/bin/bash\nset -euo pipefail\n" + snippet + "echo REACHED\n").write(toFile: script, atomically: true, encoding: .utf8)
+        return try runProgram(["bash", script], environment: box.environment, cwd: box.dir.path)
+    }
+
+    func sshCalled(_ box: StubSandbox) -> Bool { FileManager.default.fileExists(atPath: box.dir.file("ssh.log")) }
+
+    @Test func theSwiftSideRefusesAnythingButASocketAndNamesThePath() async throws {
+        let (box, dir) = try sandbox()
+        defer { box.cleanup() }
+        try "keep\n".write(toFile: dir + "/file", atomically: false, encoding: .utf8)
+        #expect(symlink(dir + "/file", dir + "/link") == 0)
+        #expect(mkdir(dir + "/dir", 0o700) == 0)
+        for (name, kind) in [("file", "is a regular file"), ("link", "is a symbolic link"), ("dir", "is a directory")] {
+            let result = await runCLI(["snippet", "reverse-tunnel", "--port", "8888", "--socket", dir + "/" + name])
+            #expect(result.code == .usage && result.stdout.isEmpty, "\(name): \(result.stderr)")
+            #expect(result.stderr.contains("'\(dir)/\(name)' \(kind)"), "\(result.stderr)")
+        }
+        _ = try makeUnixSocket(dir + "/stale.sock", listening: false)
+        #expect(try !snippet(["--socket", dir + "/stale.sock"]).isEmpty, "a socket may be stale: the job decides")
+        #expect(try String(contentsOfFile: dir + "/file", encoding: .utf8) == "keep\n")
+    }
+
+    @Test func atJobTimeAFileALinkOrADirectoryIsAnErrorAndStaysWhole() throws {
+        let (box, dir) = try sandbox()
+        defer { box.cleanup() }
+        for name in ["file", "link", "dir"] {
+            let path = dir + "/" + name + ".sock"
+            let text = try snippet(["--socket", path])   // made while nothing is there
+            let target = dir + "/target-" + name
+            try "keep\n".write(toFile: target, atomically: false, encoding: .utf8)
+            switch name {
+            case "file": try "keep\n".write(toFile: path, atomically: false, encoding: .utf8)
+            case "link": #expect(symlink(target, path) == 0)
+            default: #expect(mkdir(path, 0o700) == 0)
+            }
+            let result = try run(box, text)
+            #expect(result.status == 1, "\(name): \(result.output)")
+            #expect(!result.output.contains("REACHED"))
+            #expect(result.output.contains("error: \(path) exists and is not a socket"), "\(result.output)")
+            #expect(FileManager.default.fileExists(atPath: path), "\(name) was removed")
+            #expect(try String(contentsOfFile: target, encoding: .utf8) == "keep\n")
+            if name == "file" { #expect(try String(contentsOfFile: path, encoding: .utf8) == "keep\n") }
+            #expect(!sshCalled(box))
+        }
+    }
+
+    @Test func theDefaultPathIsCheckedToo() throws {
+        let (box, _) = try sandbox()
+        defer { box.cleanup() }
+        let jobDir = box.home + "/.hpcserve/jobs/4242"
+        try FileManager.default.createDirectory(atPath: jobDir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        chmod(box.home + "/.hpcserve", 0o700)
+        chmod(box.home + "/.hpcserve/jobs", 0o700)
+        try "keep\n".write(toFile: jobDir + "/server.sock", atomically: false, encoding: .utf8)
+        let result = try run(box, try snippet([]))
+        #expect(result.status == 1, "\(result.output)")
+        #expect(result.output.contains("error: \(jobDir)/server.sock exists and is not a socket"), "\(result.output)")
+        #expect(try String(contentsOfFile: jobDir + "/server.sock", encoding: .utf8) == "keep\n")
+    }
+
+    @Test func aStaleSocketIsRemovedAndALiveOneIsLeftAlone() throws {
+        let (box, dir) = try sandbox()
+        defer { box.cleanup() }
+        let stale = dir + "/stale.sock"
+        _ = try makeUnixSocket(stale, listening: false)
+        let ok = try run(box, try snippet(["--socket", stale]))
+        #expect(ok.status == 0 && ok.output.contains("REACHED"), "\(ok.output)")
+        #expect(!FileManager.default.fileExists(atPath: stale), "the stale socket was removed for sshd")
+        #expect(try String(contentsOfFile: box.dir.file("ssh.log"), encoding: .utf8).contains("-R \(stale):127.0.0.1:8888"))
+
+        let live = dir + "/live.sock"
+        let fd = try #require(try makeUnixSocket(live, listening: true))
+        defer { close(fd) }
+        try? FileManager.default.removeItem(atPath: box.dir.file("ssh.log"))
+        let busy = try run(box, try snippet(["--socket", live]))
+        #expect(busy.status == 1, "\(busy.output)")
+        #expect(busy.output.contains("error: something listens on \(live)"), "\(busy.output)")
+        var st = stat()
+        #expect(lstat(live, &st) == 0 && (st.st_mode & S_IFMT) == S_IFSOCK, "the live socket is still there")
+        #expect(!sshCalled(box))
+    }
+
+    @Test func theLaptopCommandIsShellQuoted() throws {
+        let (box, _) = try sandbox()
+        defer { box.cleanup() }
+        let dir = box.dir.path + "/x y'$(touch CANARY)`touch CANARY`"   // relative: CANARY is box.canary
+        #expect(mkdir(dir, 0o700) == 0)
+        let socket = dir + "/s;touch CANARY $HOME.sock"
+        let result = try run(box, try snippet(["--socket", socket]))
+        #expect(result.status == 0, "\(result.output)")
+        let line = try #require(result.output.split(separator: "\n").first { $0.contains("on your laptop: ") })
+        let command = String(line[line.range(of: "on your laptop: ")!.upperBound...])
+        // What a person pasting it runs: bash word splitting and quoting, then ssh (a function here).
+        let pasted = try runProgram(["bash", "-c", "ssh() { printf '%s\\n' \"$@\"; }; " + command], cwd: box.dir.path)
+        #expect(pasted.status == 0, "\(pasted.output)")
+        let user = String(cString: getpwuid(getuid())!.pointee.pw_name)
+        #expect(pasted.output == ["-N", "-L", "8888:" + socket, "\(user)@login"].joined(separator: "\n") + "\n", "\(command)")
+        #expect(!FileManager.default.fileExists(atPath: box.canary), "the laptop command ran something")
+    }
+}

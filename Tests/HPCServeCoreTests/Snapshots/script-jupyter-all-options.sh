@@ -69,8 +69,15 @@ hpcserve_private_dir() {
     hpcserve_say "error: $d is not owned by you; remove it or fix its owner"; return 1
   fi
   if (((8#${info##* } & 8#077) != 0)); then
-    hpcserve_say "error: $d can be used by other users (mode ${info##* }); run: chmod 700 $d"; return 1
+    hpcserve_say "error: $d can be used by other users (mode ${info##* }); run: chmod 700 $(hpcserve_quote "$d")"; return 1
   fi
+}
+
+# hpcserve_quote WORD...: the words shell-quoted, for a command a person is to paste.
+hpcserve_quote() {
+  local quoted
+  printf -v quoted '%q ' "$@"
+  printf '%s' "${quoted% }"
 }
 
 # hpcserve_tunnel HOST FORWARD...: `ssh -f -N` with the given -L/-R forwards. It returns 0

@@ -192,9 +192,7 @@ struct StubSandbox {
         let words = Self.joinedWords()
         #expect(words.count > 3000)
         try await withHome { home in
-            // --template names a file: see the tests of finding 8.
-            let fileOptions = ["--template"]
-            for w in words where !w.contains(where: { word in fileOptions.contains { word.startsWith(scalars: $0) } }) {
+            for w in words {
                 let result = await runCLI(w, home: home, cwd: home)
                 #expect(result.code == .success || result.code == .usage, "\(w.map(Validate.show)): exit \(result.code): \(result.stderr)")
                 if result.code == .usage {
@@ -513,5 +511,94 @@ func makeUnixSocket(_ path: String, listening: Bool) throws -> Int32? {
         let user = String(cString: getpwuid(getuid())!.pointee.pw_name)
         #expect(pasted.output == ["-N", "-L", "8888:" + socket, "\(user)@login"].joined(separator: "\n") + "\n", "\(command)")
         #expect(!FileManager.default.fileExists(atPath: box.canary), "the laptop command ran something")
+    }
+}
+
+/// Issue 13, finding 8: template overrides were read from any $XDG_CONFIG_HOME with no check on
+/// owner or mode. A template, or a directory it is read through, that another user owns or that
+/// group or others can write is refused, as ssh refuses a writable config.
+@Suite struct TemplateOverrideTests {
+    /// A config home with hpcserve/templates/jupyter.sh in it, everything private.
+    func config(_ home: String) throws -> String {
+        let config = home + "/cfg"
+        try FileManager.default.createDirectory(atPath: config + "/hpcserve/templates", withIntermediateDirectories: true)
+        for dir in [config, config + "/hpcserve", config + "/hpcserve/templates"] { chmod(dir, 0o755) }
+        try "#!/bin/bash\n{{SBATCH}}\necho site {{APP}}\n".write(toFile: config + "/hpcserve/templates/jupyter.sh", atomically: false, encoding: .utf8)
+        chmod(config + "/hpcserve/templates/jupyter.sh", 0o644)
+        return config
+    }
+
+    func run(_ home: String, _ words: [String] = ["script", "jupyter"], config: String) async -> CLIResult {
+        await runCLI(words, home: home, extraEnv: ["XDG_CONFIG_HOME": config], cwd: home)
+    }
+
+    @Test func aPrivateOverrideIsUsed() async throws {
+        try await withHome { home in
+            let result = await run(home, config: try config(home))
+            #expect(result.code == .success, "\(result.stderr)")
+            #expect(result.stdout.hasSuffix("echo site jupyter\n"))
+        }
+    }
+
+    @Test(arguments: [("hpcserve/templates/jupyter.sh", 0o666 as mode_t, "writable by every user"),
+                      ("hpcserve/templates/jupyter.sh", 0o664, "writable by its group"),
+                      ("hpcserve/templates", 0o777, "writable by every user"),
+                      ("hpcserve/templates", 0o1777, "writable by every user"),
+                      ("hpcserve", 0o775, "writable by its group"),
+                      ("", 0o777, "writable by every user")])
+    func aWritableTemplateOrDirectoryIsRefused(_ relative: String, _ mode: mode_t, _ reason: String) async throws {
+        try await withHome { home in
+            let config = try config(home)
+            let path = relative.isEmpty ? config : config + "/" + relative
+            chmod(path, mode)
+            let result = await run(home, config: config)
+            #expect(result.code == .failure && result.stdout.isEmpty, "\(result.stderr)")
+            #expect(result.stderr.contains("template override '\(path)' is \(reason)"), "\(result.stderr)")
+            #expect(result.stderr.filter { $0 == "\n" }.count == 1)
+        }
+    }
+
+    @Test func anOverrideOwnedByAnotherUserIsRefused() async throws {
+        guard getuid() == 0 else { return }   // only root can give a file away
+        try await withHome { home in
+            let config = try config(home)
+            #expect(chown(config + "/hpcserve/templates/jupyter.sh", 65534, 65534) == 0)
+            let result = await run(home, config: config)
+            #expect(result.code == .failure)
+            #expect(result.stderr.contains("is owned by another user (uid 65534)"), "\(result.stderr)")
+        }
+    }
+
+    @Test func aLinkToAWritableFileIsRefused() async throws {
+        try await withHome { home in
+            let config = try config(home)
+            let file = config + "/hpcserve/templates/jupyter.sh"
+            try "#!/bin/bash\necho evil\n".write(toFile: home + "/open.sh", atomically: false, encoding: .utf8)
+            chmod(home + "/open.sh", 0o666)
+            unlink(file)
+            #expect(symlink(home + "/open.sh", file) == 0)
+            let result = await run(home, config: config)
+            #expect(result.code == .failure && !result.stdout.contains("evil"), "\(result.stderr)")
+        }
+    }
+
+    @Test func dashDashTemplateIsCheckedTheSameWayAndNeverHangs() async throws {
+        try await withHome { home in
+            let open = home + "/open.sh"
+            try "#!/bin/bash\necho {{APP}}\n".write(toFile: open, atomically: false, encoding: .utf8)
+            chmod(open, 0o646)
+            #expect(mkfifo(home + "/fifo.sh", 0o600) == 0)
+            try Data([0x23, 0xff, 0x0a]).write(to: URL(fileURLWithPath: home + "/binary.sh"))
+            for (file, message) in [(open, "is writable by every user"), (home + "/fifo.sh", "is not a regular file"),
+                                    (home + "/missing.sh", "cannot be read (No such file or directory)"), ("/dev/zero", "is not a regular file"),
+                                    (home, "is not a regular file"), (home + "/binary.sh", "is not UTF-8 text")] {
+                let result = await runCLI(["script", "jupyter", "--template", file], home: home, cwd: home)
+                #expect(result.code == .usage && result.stdout.isEmpty, "\(file): \(result.stderr)")
+                #expect(result.stderr.contains("--template '\(file)' \(message)"), "\(result.stderr)")
+            }
+            chmod(open, 0o644)
+            let fine = await runCLI(["script", "jupyter", "--template", open], home: home, cwd: home)
+            #expect(fine.code == .success && fine.stdout == "#!/bin/bash\necho jupyter\n", "\(fine.stderr)")
+        }
     }
 }

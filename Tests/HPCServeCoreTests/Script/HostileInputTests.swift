@@ -2,8 +2,8 @@ import Foundation
 import Testing
 @testable import HPCServeCore
 
-/// Feeds hostile values to every option and proves each either gets a one-line usage error
-/// or lands in a script that stays valid and never runs it (a canary file must never appear).
+/// Hostile values at the CLI, in snippets and in a socket path; the full property over every
+/// option and a corpus of more than 1,000 values is in HostileInputPropertyTests.
 @Suite(.tags(.shell)) struct HostileInputTests {
     static func hostileValues(canary: String) -> [String] {
         [
@@ -12,42 +12,6 @@ import Testing
             "--exclusive", "-x", "x y", "x\\", "$HOME", "x#y", "x|touch \(canary)", "x&touch \(canary)",
             ">\(canary)", "../../etc/passwd", "*", "~root",
         ]
-    }
-
-    /// Options that take a value and reach the script (not --setup: trusted code by design).
-    static func valueOptions(_ app: AppProfile) -> [String] {
-        (ScriptCommand.jobOptions.map { ($0.key, $0.valueName) } + app.options.map { ($0.names[0], $0.valueName) })
-            .filter { $0.1 != nil && !["--setup", "--template"].contains($0.0) }
-            .map(\.0)
-    }
-
-    @Test(arguments: Apps.all.map(\.name))
-    func hostileValuesNeverReachAScriptUnquoted(_ appName: String) throws {
-        let app = try #require(Apps.named(appName))
-        let sandbox = try StubSandbox()
-        defer { sandbox.cleanup() }
-        var accepted: Set<String> = []
-        var attempts: [[String]] = []
-        for value in Self.hostileValues(canary: sandbox.canary) {
-            attempts += Self.valueOptions(app).map { [appName, $0, value] }
-            attempts += [[appName, "--", "--comment=\(value)"], [appName, "--", value], [appName, "--", "-w", value]]
-        }
-        for words in attempts {
-            do {
-                accepted.insert(try renderScript(words, home: sandbox.home))
-            } catch let error as any UserFacingError {
-                let message = error.description
-                #expect(!message.contains("\n"), "\(words): multi-line error")
-                #expect(message.count < 400, "\(words): error too long")
-                #expect(error.exitCode == .usage)
-            }
-        }
-        #expect(accepted.count < attempts.count / 4, "most hostile values must be refused")
-        // Whatever was accepted must be valid bash that runs without ever touching the canary.
-        for text in accepted {
-            try sandbox.runScript(text)
-        }
-        #expect(!FileManager.default.fileExists(atPath: sandbox.canary), "a hostile value was executed")
     }
 
     @Test func hostileOptionValuesThroughTheCLIGiveExit64AndNoOutput() async throws {
@@ -120,13 +84,6 @@ struct StubSandbox {
     var environment: [String: String] {
         ["HOME": home, "PATH": bin + ":/usr/bin:/bin", "SLURM_JOB_ID": "4242", "SLURM_SUBMIT_HOST": "login",
          "SLURMD_NODENAME": "node01", "USER": ProcessInfo.processInfo.environment["USER"] ?? "root"]
-    }
-
-    func runScript(_ text: String) throws {
-        try expectValidBash(text, "hostile-input script", severity: "warning")
-        let path = dir.file("job.sh")
-        try text.write(toFile: path, atomically: true, encoding: .utf8)
-        _ = try runProgram(["timeout", "30", "bash", path], environment: environment, cwd: dir.path)
     }
 
     func runSnippet(_ text: String) throws {

@@ -90,7 +90,7 @@ public enum SessionsCommand {
     /// The job ids with a session directory, newest first.
     static func sessions(_ paths: SessionPaths) -> [String] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: paths.jobs)) ?? []
-        return names.filter { !$0.isEmpty && $0.allSatisfy(\.isNumber) }.sorted { Int($0) ?? 0 > Int($1) ?? 0 }
+        return names.filter(\.isASCIIDigits).sorted { Int($0) ?? 0 > Int($1) ?? 0 }
     }
 
     public static func list(_ words: [String], context: Context) async throws -> ExitCode {

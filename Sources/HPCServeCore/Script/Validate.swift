@@ -21,7 +21,7 @@ public enum Validate {
     }
 
     /// Bytes that may not be UTF-8, shown like `show` does: a byte that does not decode as
-    /// `\xff`, the rest as text.
+    /// `\xff` (a character that does not print is `\u{…}`, an ASCII control `\x1b`), the rest as text.
     public static func show(bytes: [UInt8]) -> String {
         var out = ""
         var i = bytes.startIndex
@@ -83,9 +83,9 @@ public enum Validate {
         case "\n": return "\\n"
         case "\t": return "\\t"
         case "\r": return "\\r"
-        case let c where c.value <= 0xff && !isPrinting(c):
+        case let c where c.isASCII && !isPrinting(c):
             return "\\x" + hex(UInt8(c.value), width: 2)
-        case let c where !isPrinting(c):
+        case let c where !isPrinting(c):   // \u{…} for a character, \xff only for a byte that is not UTF-8
             return "\\u{" + String(c.value, radix: 16) + "}"
         default:
             return String(scalar)

@@ -212,7 +212,7 @@ struct StubSandbox {
 
     @Test func theReportedValueIsShownEscaped() async {
         let result = await runCLI(["script", "jupyter", "-p", "x\u{9b}2J\u{202e}evil"])
-        #expect(result.stderr.contains("'x\\x9b2J\\u{202e}evil'"), "\(result.stderr)")
+        #expect(result.stderr.contains("'x\\u{9b}2J\\u{202e}evil'"), "\(result.stderr)")
     }
 
     @Test func aNoteAboutAPathShowsItEscaped() {

@@ -87,10 +87,10 @@ import Testing
     }
 
     @Test func showEscapesWhatDoesNotPrintAndTheQuotesAroundIt() {
-        #expect(Validate.show("x\u{9b}2J\u{202e}evil") == "'x\\x9b2J\\u{202e}evil'")
+        #expect(Validate.show("x\u{9b}2J\u{202e}evil") == "'x\\u{9b}2J\\u{202e}evil'")
         #expect(Validate.show("\u{1b}[2J\u{7f}") == "'\\x1b[2J\\x7f'")
         #expect(Validate.show("it's a\\b") == "'it\\'s a\\\\b'")
-        #expect(Validate.show("=\u{200d}\u{301}\u{2028}\u{a0}") == "'=\\u{200d}\\u{301}\\u{2028}\\xa0'")
+        #expect(Validate.show("=\u{200d}\u{301}\u{2028}\u{a0}") == "'=\\u{200d}\\u{301}\\u{2028}\\u{a0}'")
         #expect(Validate.show("ünï ok") == "'ünï ok'")
         #expect(Validate.show(bytes: Array("out".utf8) + [0xff] + Array(".sh".utf8)) == "'out\\xff.sh'")
         #expect(Validate.show(bytes: [0xe2, 0x80, 0xae, 0xc3]) == "'\\u{202e}\\xc3'")

@@ -10,13 +10,17 @@ import Darwin
 signal(SIGPIPE, SIG_IGN)
 let interrupts = Interrupts()
 interrupts.install()
+// Arguments and environment as bytes: nothing that is not UTF-8 is silently rewritten.
+let input = RawInput.ofThisProcess()
+let (environment, undecodable) = input.decodedEnvironment()
 let context = Context(
-    environment: ProcessInfo.processInfo.environment,
+    environment: environment,
+    undecodableEnvironment: undecodable,
     output: StandardStreams(),
-    workingDirectory: FileManager.default.currentDirectoryPath,
+    workingDirectory: RawInput.workingDirectory(),
     interrupts: interrupts,
     isTerminal: TerminalInfo.stderrIsTerminal,
     ask: { TerminalInfo.ask($0) }
 )
-let code = await HPCServe.run(Array(CommandLine.arguments.dropFirst()), context: context)
+let code = await HPCServe.run(rawArguments: input.arguments, context: context)
 exit(code.rawValue)

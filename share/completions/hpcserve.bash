@@ -13,6 +13,7 @@ _hpcserve() {
     --template --output --help"
   case $prev in
     --listen) mapfile -t COMPREPLY < <(compgen -W "socket tcp" -- "$cur"); return ;;
+    --env) mapfile -t COMPREPLY < <(compgen -W "LM_LICENSE_FILE MLM_LICENSE_FILE ANSYSLMD_LICENSE_FILE CDLMD_LICENSE_FILE SNPSLMD_LICENSE_FILE ARMLMD_LICENSE_FILE INTEL_LICENSE_FILE RLM_LICENSE" -- "$cur"); return ;;
     --template | --output | -o | --socket) mapfile -t COMPREPLY < <(compgen -f -- "$cur"); return ;;
     --partition | -p)
       mapfile -t COMPREPLY < <(compgen -W "$(sinfo -h -o %R 2>/dev/null)" -- "$cur"); return ;;

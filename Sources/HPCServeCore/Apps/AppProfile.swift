@@ -74,6 +74,9 @@ public struct AppProfile: Sendable {
     /// The app template's own `{{if NAME}}` conditions, from its option values (e.g. `CLASSIC`):
     /// every name the template uses, true or false, so that only the lines this job runs go in.
     public var conditions: @Sendable ([String: String]) -> [String: Bool] = { _ in [:] }
+    /// The sbatch options `sbatchOptions` may write (long name without dashes), each with the
+    /// app option to use instead: they cannot also come through `--`.
+    public var ownedSbatchOptions: [String: String] = [:]
     public var forwardCheck: ForwardCheck = .connect
     /// Secret files the template writes into the session directory (besides connection.json),
     /// removed by `hpcserve stop`.

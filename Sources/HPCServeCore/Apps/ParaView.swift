@@ -29,6 +29,7 @@ extension Apps {
             return ["--ntasks=\(ranks)"]
         }
         profile.conditions = { values in ["SRUN": (Int(values["PARAVIEW_RANKS"] ?? "") ?? 1) > 1] }
+        profile.ownedSbatchOptions = ["ntasks": "--ranks N"]
         profile.forwardCheck = .connect
         profile.client = { info, port in
             let url = "cs://localhost:\(port)"

@@ -32,6 +32,9 @@ public struct ParsedArguments: Sendable, Equatable {
 
 /// A small table-driven reader: `--opt value`, `--opt=value`, `-o value`, `-ovalue`,
 /// flags, positionals and a `--` passthrough. Unknown options get a "did you mean".
+///
+/// Words are split on Unicode scalars, never on `Character`s: a mark after `=` or after the
+/// letter of `-t` must not hide the separator (see `Scalars.swift`).
 public enum ArgumentReader {
     public static func read(_ words: [String], options: [OptionSpec], command: String) throws -> ParsedArguments {
         var byName: [String: OptionSpec] = [:]
@@ -45,22 +48,25 @@ public enum ArgumentReader {
                 parsed.passthrough = Array(words[i...])
                 break
             }
-            guard word.hasPrefix("-"), word.count > 1 else {
+            guard isOptionLike(word) else {
                 try Validate.basic(word, option: "argument")
                 parsed.positionals.append(word)
                 continue
             }
             var name = word
             var inlineValue: String?
-            if word.hasPrefix("--"), let eq = word.firstIndex(of: "=") {
-                name = String(word[..<eq])
-                inlineValue = String(word[word.index(after: eq)...])
-            } else if !word.hasPrefix("--"), word.count > 2, byName[word] == nil {
+            if word.startsWith(scalars: "--") {
+                let (head, tail) = word.splitOnce(at: "=")
+                if let tail {
+                    name = head
+                    inlineValue = tail
+                }
+            } else if word.scalarCount > 2, byName[word] == nil {
                 // -t2:00:00 → -t with value 2:00:00 (only for options that take a value)
-                let short = String(word.prefix(2))
+                let short = word.prefix(scalars: 2)
                 if let spec = byName[short], spec.valueName != nil {
                     name = short
-                    inlineValue = String(word.dropFirst(2))
+                    inlineValue = word.dropping(scalars: 2)
                 }
             }
             guard let spec = byName[name] else {
@@ -75,7 +81,7 @@ public enum ArgumentReader {
                         throw UsageError("\(spec.key) needs a value (\(spec.valueName!)); see 'hpcserve \(command) --help'")
                     }
                     let next = words[i]
-                    if next.hasPrefix("-"), next.count > 1, byName[next] != nil || next.hasPrefix("--") {
+                    if isOptionLike(next), byName[next] != nil || next.startsWith(scalars: "--") {
                         throw UsageError("\(spec.key) needs a value (\(spec.valueName!)), but got the option \(Validate.show(next))")
                     }
                     value = next
@@ -90,6 +96,11 @@ public enum ArgumentReader {
             parsed.values[spec.key, default: []].append(value)
         }
         return parsed
+    }
+
+    /// `-x…` or `--x…`: a dash and at least one more scalar.
+    static func isOptionLike(_ word: String) -> Bool {
+        word.startsWith(scalars: "-") && word.scalarCount > 1
     }
 
     static func unknownOption(_ name: String, options: [OptionSpec], command: String) -> String {

@@ -1,15 +1,35 @@
 /// The whole program: arguments in, exit code out. `main.swift` only calls this.
 public enum HPCServe {
+    /// The program for arguments as the kernel gave them: refuses one that is not UTF-8.
+    public static func run(rawArguments: [[UInt8]], context: Context) async -> ExitCode {
+        let arguments: [String]
+        do {
+            arguments = try RawInput(arguments: rawArguments, environment: []).decodedArguments()
+        } catch {
+            return report(error, context: context)
+        }
+        return await run(arguments, context: context)
+    }
+
     public static func run(_ arguments: [String], context: Context) async -> ExitCode {
         do {
             return try await dispatch(arguments, context: context)
-        } catch let error as any UserFacingError {
-            context.output.stderr("hpcserve: error: \(error.description)\n")
-            return error.exitCode
         } catch {
-            context.output.stderr("hpcserve: error: internal error: \(error); please report it\n")
-            return .software
+            return report(error, context: context)
         }
+    }
+
+    /// The one place an error reaches the user: one line on stderr, characters that do not
+    /// print shown escaped (a value in a message must not drive the terminal).
+    static func report(_ error: any Error, context: Context) -> ExitCode {
+        let (message, code): (String, ExitCode)
+        if let error = error as? any UserFacingError {
+            (message, code) = (error.description, error.exitCode)
+        } else {
+            (message, code) = ("internal error: \(error); please report it", .software)
+        }
+        context.output.stderr("hpcserve: error: \(Validate.escapeNonPrinting(message))\n")
+        return code
     }
 
     static func dispatch(_ arguments: [String], context: Context) async throws -> ExitCode {
@@ -20,7 +40,10 @@ public enum HPCServe {
         let rest = Array(arguments.dropFirst())
         switch first {
         case "-h", "--help", "help":
-            if let topic = rest.first { return try await dispatch([topic, "--help"], context: context) }
+            // `help help`, `help --help`: the main help (asking again would never end).
+            if let topic = rest.first, !["-h", "--help", "help"].contains(topic) {
+                return try await dispatch([topic, "--help"], context: context)
+            }
             context.output.stdout(Help.fit(Help.main))
             return .success
         case "--version", "version":

@@ -53,6 +53,7 @@ public enum Help {
     public static func scriptApp(_ app: AppProfile) -> String {
         let jobOptions = ScriptCommand.jobOptions
         let appOptions = app.options.map { OptionSpec($0.names, value: $0.valueName, help: $0.help) }
+        let appOwned = app.ownedSbatchOptions.keys.sorted().map { ", --" + $0 }.joined()
         var text = """
         Usage: hpcserve script \(app.name) [OPTIONS] [-- SBATCH-OPTIONS]
 
@@ -71,8 +72,10 @@ public enum Help {
         Output:
         \(table(ScriptCommand.ownOptions))
 
-        After '--': further sbatch options (e.g. -- --nodes=1 --mail-type=END), checked and
-        written as #SBATCH lines. --output, --error and --signal are hpcserve's own.
+        After '--': further sbatch options (e.g. -- --mail-type=END -w node07), checked and
+        written as #SBATCH lines. Those hpcserve writes itself are refused (--nodes, --output,
+        --error, --signal, --exclusive\(appOwned), and the job options above: use those), and
+        --export may not set BASH_ENV, ENV or LD_* variables.
         --setup lines are your own trusted code, placed into the script verbatim.
 
         Examples:

@@ -33,7 +33,10 @@ public enum ScriptCommand {
     /// What `script` will do: the text, and where to write it (nil: stdout).
     public struct Prepared: Sendable {
         public let text: String
+        /// The absolute path `-o` names, checked: nothing there yet, or a regular file.
         public let outputFile: String?
+        /// `-o` as given, for messages.
+        public let outputValue: String?
         public let paths: SessionPaths
     }
 
@@ -43,8 +46,8 @@ public enum ScriptCommand {
         // must exist, and be private, by then.
         for dir in try prepared.paths.ensurePrivate() { context.note("created private directory \(dir) (0700)") }
         if let path = prepared.outputFile {
-            guard FileManager.default.createFile(atPath: path, contents: Data(prepared.text.utf8)) else {
-                throw FileError.cannotWrite(path: path, reason: "could not create the file")
+            for note in try OutputFile.write(prepared.text, to: path, value: prepared.outputValue ?? path) {
+                context.note(note)
             }
             context.note("wrote \(path); submit it with: sbatch \(ShellQuote.quote(path))")
         } else {
@@ -53,7 +56,7 @@ public enum ScriptCommand {
         return .success
     }
 
-    /// Reads the words and renders the script without touching the file system
+    /// Reads the words and renders the script, writing nothing (`-o` is only checked)
     /// (nil when help was printed instead).
     public static func prepare(_ words: [String], context: Context) throws -> Prepared? {
         if words.isEmpty || words.first == "--help" || words.first == "-h" {
@@ -74,19 +77,21 @@ public enum ScriptCommand {
             return nil
         }
         if let extra = parsed.positionals.first {
-            throw UsageError("unexpected argument \(Validate.show(extra)); put sbatch options after '--' (e.g. -- --nodes=1)")
+            throw UsageError("unexpected argument \(Validate.show(extra)); put sbatch options after '--' (e.g. -- --mail-type=END)")
         }
         let (text, paths) = try render(app: app, parsed: parsed, context: context)
-        let output = try parsed.value("--output").map { context.absolute(try Validate.path($0, option: "--output")) }
-        return Prepared(text: text, outputFile: output, paths: paths)
+        let value = parsed.value("--output")
+        let output = try value.map { context.absolute(try Validate.path($0, option: "--output")) }
+        if let output, let value { _ = try OutputFile.check(output, value: value) }
+        return Prepared(text: text, outputFile: output, outputValue: value, paths: paths)
     }
 
     /// The script for `app` from parsed flags, and the session paths it uses.
     public static func render(app: AppProfile, parsed: ParsedArguments, context: Context) throws -> (String, SessionPaths) {
-        let paths = try SessionPaths.fromEnvironment(context.environment)
+        let paths = try SessionPaths.from(context)
         let spec = try makeSpec(app: app, parsed: parsed, paths: paths, context: context)
         let templateFile = try parsed.value("--template").map { context.absolute(try Validate.path($0, option: "--template")) }
-        let templates = TemplateSource.fromEnvironment(context.environment, appTemplateFile: templateFile)
+        let templates = try TemplateSource.from(context, appTemplateFile: templateFile)
         return (try ScriptRenderer.render(spec, templates: templates), paths)
     }
 
@@ -125,7 +130,7 @@ public enum ScriptCommand {
             spec.exclusive = false
             context.warn("--shared: other jobs may run on the same node, and their owners can reach 127.0.0.1 there; only the secret protects your server")
         }
-        if let extra = parsed.passthrough { spec.extraSbatch = try SbatchPassthrough.parse(extra) }
+        if let extra = parsed.passthrough { spec.extraSbatch = try SbatchPassthrough.parse(extra, app: app) }
         return spec
     }
 }

@@ -26,7 +26,7 @@ public enum WatchCommand {
             return .success
         }
         if let extra = parsed.positionals.first {
-            throw UsageError("unexpected argument \(Validate.show(extra)); put sbatch options after '--' (e.g. -- --nodes=1)")
+            throw UsageError("unexpected argument \(Validate.show(extra)); put sbatch options after '--' (e.g. -- --mail-type=END)")
         }
         let watch = try watchSettings(parsed, context: context)
         let (text, paths) = try ScriptCommand.render(app: app, parsed: parsed, context: context)
@@ -47,16 +47,25 @@ public enum WatchCommand {
             throw UsageError("give one job id: hpcserve watch JOBID")
         }
         let job = try Slurm.jobID(parsed.positionals[0])
-        let paths = try SessionPaths.fromEnvironment(context.environment)
+        let paths = try SessionPaths.from(context)
         try paths.ensurePrivate()
         return try await Watcher(job: job, paths: paths, options: try watchSettings(parsed, context: context), context: context).run()
     }
 
     static func watchSettings(_ parsed: ParsedArguments, context: Context) throws -> WatchOptions {
-        let host = try (parsed.value("--login-host") ?? context.environment["HPCSERVE_LOGIN_HOST"]).map {
-            try Validate.host($0, option: "--login-host")
-        } ?? ProcessInfo.processInfo.hostName
-        var options = WatchOptions(loginHost: host, user: context.environment["USER"] ?? currentUser())
+        // Both end up in the laptop command a person pastes: plain names only.
+        let host: String
+        if let v = parsed.value("--login-host") {
+            host = try Validate.host(v, option: "--login-host")
+        } else if let v = try context.variable("HPCSERVE_LOGIN_HOST") {
+            host = try Validate.host(v, option: "environment variable HPCSERVE_LOGIN_HOST")
+        } else {
+            host = try Validate.host(ProcessInfo.processInfo.hostName, option: "this host's name (give --login-host)")
+        }
+        let user = try context.variable("USER").map {
+            try Validate.charset($0, option: "environment variable USER", allowed: "_.-@", what: "user name")
+        } ?? currentUser()
+        var options = WatchOptions(loginHost: host, user: user)
         options.detach = parsed.has("--detach")
         options.cancelOnExit = parsed.has("--cancel-on-exit")
         options.json = parsed.has("--json")
@@ -81,13 +90,13 @@ public enum SessionsCommand {
     /// The job ids with a session directory, newest first.
     static func sessions(_ paths: SessionPaths) -> [String] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: paths.jobs)) ?? []
-        return names.filter { !$0.isEmpty && $0.allSatisfy(\.isNumber) }.sorted { Int($0) ?? 0 > Int($1) ?? 0 }
+        return names.filter(\.isASCIIDigits).sorted { Int($0) ?? 0 > Int($1) ?? 0 }
     }
 
     public static func list(_ words: [String], context: Context) async throws -> ExitCode {
         let parsed = try ArgumentReader.read(words, options: listOptions, command: "list")
         if parsed.has("--help") { context.output.stdout(Help.fit(Help.list)); return .success }
-        let paths = try SessionPaths.fromEnvironment(context.environment)
+        let paths = try SessionPaths.from(context)
         let jobs = sessions(paths)
         let statuses = try await Slurm(runner: context.runner).query(jobs: jobs)
         var rows: [[String]] = []
@@ -134,7 +143,7 @@ public enum SessionsCommand {
         if parsed.has("--help") { context.output.stdout(Help.fit(Help.stop)); return .success }
         guard parsed.positionals.count == 1 else { throw UsageError("give one job id: hpcserve stop JOBID") }
         let job = try Slurm.jobID(parsed.positionals[0])
-        let paths = try SessionPaths.fromEnvironment(context.environment)
+        let paths = try SessionPaths.from(context)
         let slurm = Slurm(runner: context.runner)
         var done: [String] = []
         var notCancelled: String?

@@ -33,8 +33,23 @@ public enum SbatchPassthrough {
         "uid": "a job runs as you", "gid": "a job runs as you",
     ]
 
+    /// Options hpcserve writes itself (or has its own option for): passing them through would
+    /// give two lines, and the last one wins in sbatch. Each with what to use instead.
+    static let owned: [String: String] = [
+        "time": "-t/--time TIME", "partition": "-p/--partition NAME", "account": "-A/--account NAME",
+        "qos": "-q/--qos NAME", "cpus-per-task": "-c/--cpus-per-task N", "mem": "--mem SIZE",
+        "gpus": "-G/--gpus [TYPE:]N", "gres": "--gres LIST", "job-name": "-J/--job-name NAME",
+        "constraint": "-C/--constraint FEATURES", "reservation": "--reservation NAME",
+    ]
+
+    /// Variables `--export` must not set: bash reads BASH_ENV/ENV and runs that file before the
+    /// job script, SHELLOPTS/BASHOPTS change how it runs, the loader's LD_* variables and exported
+    /// functions put someone's code into every program the job starts.
+    static let forbiddenExports: Set<String> = ["BASH_ENV", "ENV", "SHELLOPTS", "BASHOPTS"]
+    static let forbiddenExportPrefixes = ["LD_", "BASH_FUNC_"]
+
     /// Short options and the long option each stands for (all take a value except -H, -k, -O, -s, -W).
-    static let shortOptions: [Character: String] = [
+    static let shortOptions: [Unicode.Scalar: String] = [
         "A": "account", "a": "array", "b": "begin", "C": "constraint", "c": "cpus-per-task",
         "D": "chdir", "d": "dependency", "F": "nodefile", "G": "gpus", "H": "hold",
         "J": "job-name", "k": "no-kill", "L": "licenses", "M": "clusters", "m": "distribution",
@@ -42,56 +57,67 @@ public enum SbatchPassthrough {
         "S": "core-spec", "s": "oversubscribe", "t": "time", "w": "nodelist", "x": "exclude",
         "o": "output", "e": "error", "i": "input", "W": "wait",
     ]
-    static let shortFlags: Set<Character> = ["H", "k", "O", "s", "W"]
+    static let shortFlags: Set<Unicode.Scalar> = ["H", "k", "O", "s", "W"]
 
     /// Characters allowed in a passed-through value: enough for lists, ranges, mail addresses,
     /// dependency expressions and paths; never quotes, spaces, `$`, backquotes or `#`.
     static let valueCharacters = "_.-,:=+@/%[]()*&|!~"
 
     /// Turns the words after `--` into `--name=value` / `--flag` spellings for `#SBATCH` lines.
-    public static func parse(_ words: [String]) throws -> [String] {
+    ///
+    /// `app`'s own sbatch options (ParaView's `--ntasks` from `--ranks`) are refused as well.
+    /// Words are split on Unicode scalars: a mark after `=` or `-` cannot hide the separator.
+    public static func parse(_ words: [String], app: AppProfile? = nil) throws -> [String] {
         var out: [String] = []
         var i = 0
         while i < words.count {
             let word = words[i]
             try Validate.basic(word, option: "sbatch option")
-            if word.hasPrefix("--") {
-                let body = word.dropFirst(2)
-                let name = String(body.split(separator: "=", maxSplits: 1).first ?? "")
-                let value = body.contains("=") ? String(body.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)[1]) : nil
-                try check(name: name, shown: "--\(name)")
+            let scalars = Array(word.unicodeScalars)
+            if word.startsWith(scalars: "--") {
+                let (name, value) = word.dropping(scalars: 2).splitOnce(at: "=")
+                try check(name: name, shown: "--\(name)", app: app)
                 if let value {
                     out.append("--\(name)=\(try checkValue(value, name: name))")
                 } else {
                     out.append("--\(name)")
                 }
-            } else if word.hasPrefix("-"), word.count >= 2 {
-                let letter = word[word.index(after: word.startIndex)]
+            } else if scalars.count >= 2, scalars[0] == "-" {
+                let letter = scalars[1]
                 guard let long = shortOptions[letter] else {
-                    throw UsageError("unknown sbatch option \(Validate.show(word)) after '--'; use the long spelling (e.g. --ntasks=4)")
+                    throw UsageError("unknown sbatch option \(Validate.show(word)) after '--'; use the long spelling (e.g. --mail-type=END)")
                 }
-                try check(name: long, shown: "-\(letter)")
+                try check(name: long, shown: "-\(letter)", app: app)
                 if shortFlags.contains(letter) {
-                    guard word.count == 2 else { throw UsageError("sbatch flag -\(letter) takes no value") }
+                    guard scalars.count == 2 else { throw UsageError("sbatch flag -\(letter) takes no value") }
                     out.append("--\(long)")
-                } else if word.count > 2 {
-                    out.append("--\(long)=\(try checkValue(String(word.dropFirst(2)), name: long))")
+                } else if scalars.count > 2 {
+                    out.append("--\(long)=\(try checkValue(word.dropping(scalars: 2), name: long))")
                 } else {
                     i += 1
                     guard i < words.count else { throw UsageError("sbatch option -\(letter) after '--' needs a value") }
                     out.append("--\(long)=\(try checkValue(words[i], name: long))")
                 }
             } else {
-                throw UsageError("\(Validate.show(word)) after '--' is not an sbatch option; write options such as --nodes=1 or -n 4")
+                throw UsageError("\(Validate.show(word)) after '--' is not an sbatch option; write options such as --mail-type=END or -w node07")
             }
             i += 1
         }
         return out
     }
 
-    private static func check(name: String, shown: String) throws {
+    private static func check(name: String, shown: String, app: AppProfile?) throws {
         if let reason = refused[name] {
-            throw UsageError("sbatch option \(shown) cannot be passed through: \(reason)")
+            throw UsageError("sbatch option \(Validate.show(shown)) cannot be passed through: \(reason)")
+        }
+        if name == "nodes" {
+            throw UsageError("sbatch option \(Validate.show(shown)) cannot be passed through: hpcserve asks for one node (--nodes=1) and runs the server there")
+        }
+        if let instead = owned[name] {
+            throw UsageError("sbatch option \(Validate.show(shown)) cannot be passed through: hpcserve writes the --\(name) line itself; use its option \(instead) instead")
+        }
+        if let app, let instead = app.ownedSbatchOptions[name] {
+            throw UsageError("sbatch option \(Validate.show(shown)) cannot be passed through: \(app.title) sets --\(name) itself; use \(instead) instead")
         }
         guard longOptions.contains(name) else {
             let hint = Suggest.closest(to: name, in: longOptions).map { "; did you mean --\($0)?" } ?? "; see 'man sbatch'"
@@ -100,6 +126,18 @@ public enum SbatchPassthrough {
     }
 
     private static func checkValue(_ value: String, name: String) throws -> String {
-        try Validate.charset(value, option: "sbatch option --\(name)", allowed: valueCharacters, what: "value for --\(name)")
+        let value = try Validate.charset(value, option: "sbatch option --\(name)", allowed: valueCharacters, what: "value for --\(name)")
+        if name == "export" { try checkExport(value) }
+        return value
+    }
+
+    /// `--export=[ALL|NONE|NIL,]NAME[=VALUE],…` must not set a variable that runs code.
+    private static func checkExport(_ value: String) throws {
+        for item in value.pieces(at: ",") {
+            let name = item.splitOnce(at: "=").head
+            if forbiddenExports.contains(name) || forbiddenExportPrefixes.contains(where: { name.startsWith(scalars: $0) }) {
+                throw UsageError("sbatch option --export cannot set \(Validate.show(name)): bash or the loader would run someone's code before or inside the job script; set it in a --setup line if you really need it")
+            }
+        }
     }
 }

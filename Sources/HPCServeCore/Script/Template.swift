@@ -1,4 +1,9 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import HPCServeTemplates
 
 /// A problem with a template (a user's override, or a bug in ours).
@@ -9,6 +14,8 @@ public enum TemplateError: UserFacingError, Equatable {
     case includeTooDeep(template: String)
     case unknownCondition(name: String, template: String)
     case unbalancedCondition(template: String)
+    /// An override that others could have written: refused, as ssh refuses a writable config.
+    case unsafeOverride(path: String, reason: String)
 
     public var description: String {
         switch self {
@@ -26,6 +33,9 @@ public enum TemplateError: UserFacingError, Equatable {
             return "template \(template) uses an unknown condition {{if \(name)}}; fix the template or remove your override"
         case let .unbalancedCondition(template):
             return "template \(template) has an {{if}}, {{else}} or {{end}} out of place (each stands alone on its line, in that order); fix the template or remove your override"
+        case let .unsafeOverride(path, reason):
+            return "template override \(Validate.show(path)) \(reason), so someone else could have written it; "
+                + "make it yours and not writable by group or others (chmod go-w), or remove it"
         }
     }
 
@@ -33,47 +43,132 @@ public enum TemplateError: UserFacingError, Equatable {
 }
 
 /// Where template text comes from: the user's overrides first, then the embedded copies.
+///
+/// An override is code that runs in every job: it is read only if it is a regular file owned by
+/// the user (or root) that neither group nor others can write, in directories that are the same
+/// (`trustedDirectories`), as ssh refuses a config file others could write.
 public struct TemplateSource: Sendable {
     /// `$XDG_CONFIG_HOME/hpcserve/templates` (or `~/.config/...`), if any.
     public var overrideDirectory: String?
+    /// Directories an override is read through, each checked like the file (by default the
+    /// override directory; from the environment also `hpcserve/` and the config directory).
+    public var trustedDirectories: [String]
     /// `--template FILE`: replaces the app's own template.
     public var appTemplateFile: String?
 
-    public init(overrideDirectory: String? = nil, appTemplateFile: String? = nil) {
+    /// Longest template file read: a template is a short script.
+    static let maxTemplateSize = 1 << 20
+
+    public init(overrideDirectory: String? = nil, appTemplateFile: String? = nil, trustedDirectories: [String]? = nil) {
         self.overrideDirectory = overrideDirectory
         self.appTemplateFile = appTemplateFile
+        self.trustedDirectories = trustedDirectories ?? overrideDirectory.map { [$0] } ?? []
     }
 
     /// The user's template directory from the environment.
     public static func fromEnvironment(_ env: [String: String], appTemplateFile: String? = nil) -> TemplateSource {
-        var dir: String?
-        if let xdg = env["XDG_CONFIG_HOME"], xdg.hasPrefix("/") {
-            dir = xdg + "/hpcserve/templates"
-        } else if let home = env["HOME"], home.hasPrefix("/") {
-            dir = home + "/.config/hpcserve/templates"
+        source(xdg: env["XDG_CONFIG_HOME"], home: env["HOME"], appTemplateFile: appTemplateFile)
+    }
+
+    /// The user's template directory from the context's environment; XDG_CONFIG_HOME and HOME
+    /// are refused with their names when they are not usable text (see `Context.variable`).
+    public static func from(_ context: Context, appTemplateFile: String? = nil) throws -> TemplateSource {
+        let xdg = try context.variable("XDG_CONFIG_HOME")
+        let home = xdg?.startsWith(scalars: "/") == true ? nil : try context.variable("HOME")
+        return source(xdg: xdg, home: home, appTemplateFile: appTemplateFile)
+    }
+
+    private static func source(xdg: String?, home: String?, appTemplateFile: String?) -> TemplateSource {
+        var config: String?
+        if let xdg, xdg.startsWith(scalars: "/") {
+            config = xdg
+        } else if let home, home.startsWith(scalars: "/") {
+            config = home + "/.config"
         }
-        return TemplateSource(overrideDirectory: dir, appTemplateFile: appTemplateFile)
+        guard let config else { return TemplateSource(appTemplateFile: appTemplateFile) }
+        return TemplateSource(overrideDirectory: config + "/hpcserve/templates", appTemplateFile: appTemplateFile,
+                              trustedDirectories: [config + "/hpcserve/templates", config + "/hpcserve", config])
     }
 
     /// Text of template `name`; `isAppTemplate` lets `--template FILE` take its place.
     public func text(named name: String, isAppTemplate: Bool = false) throws -> String {
         if isAppTemplate, let file = appTemplateFile {
-            return try read(file)
+            switch Self.load(file) {
+            case let .success(text): return text
+            case let .failure(problem):
+                throw UsageError("--template \(Validate.show(file)) \(problem.reason); give a template file of your own (see Templates/README.md)")
+            }
         }
         if let dir = overrideDirectory {
             let path = dir + "/" + name
-            if FileManager.default.fileExists(atPath: path) { return try read(path) }
+            var st = stat()
+            // Absent (or under something that is not a directory): the embedded copy.
+            if lstat(path, &st) == 0 || (errno != ENOENT && errno != ENOTDIR) {
+                for directory in trustedDirectories {
+                    if let reason = Self.unsafe(directory) { throw TemplateError.unsafeOverride(path: directory, reason: reason) }
+                }
+                switch Self.load(path) {
+                case let .success(text): return text
+                case let .failure(problem):
+                    if problem.isUnsafe { throw TemplateError.unsafeOverride(path: path, reason: problem.reason) }
+                    throw FileError.cannotRead(path: path, reason: problem.reason)
+                }
+            }
         }
         guard let text = EmbeddedTemplates.text(named: name) else { throw TemplateError.notFound(name) }
         return text
     }
 
-    private func read(_ path: String) throws -> String {
-        do {
-            return try String(contentsOfFile: path, encoding: .utf8)
-        } catch {
-            throw FileError.cannotRead(path: path, reason: "not a readable UTF-8 text file")
+    /// Why a template file cannot be used.
+    struct Problem: Error {
+        let reason: String
+        /// Others could have written it (as opposed to: missing, unreadable, not text).
+        var isUnsafe = false
+    }
+
+    /// Reads a template file through one descriptor, checking what was opened: a regular file,
+    /// owned by the user or root, not writable by group or others, at most 1 MiB of UTF-8.
+    static func load(_ path: String) -> Result<String, Problem> {
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)   // O_NONBLOCK: a FIFO must not hang us
+        guard fd >= 0 else { return .failure(Problem(reason: "cannot be read (\(String(cString: strerror(errno))))")) }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { return .failure(Problem(reason: "cannot be read (\(String(cString: strerror(errno))))")) }
+        if (st.st_mode & S_IFMT) != S_IFREG { return .failure(Problem(reason: "is not a regular file")) }
+        if let reason = unsafeOwnerOrMode(st) { return .failure(Problem(reason: reason, isUnsafe: true)) }
+        if Int(st.st_size) > maxTemplateSize { return .failure(Problem(reason: "is larger than 1 MiB")) }
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0, errno == EINTR { continue }
+            guard n >= 0 else { return .failure(Problem(reason: "cannot be read (\(String(cString: strerror(errno))))")) }
+            if n == 0 { break }
+            bytes += buffer[..<n]
+            if bytes.count > maxTemplateSize { return .failure(Problem(reason: "is larger than 1 MiB")) }
         }
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            return .failure(Problem(reason: "is not UTF-8 text"))
+        }
+        return .success(text)
+    }
+
+    /// Why a directory an override is read through is unsafe, or nil (a missing one is fine:
+    /// nothing is read through it).
+    static func unsafe(_ directory: String) -> String? {
+        var st = stat()
+        guard stat(directory, &st) == 0 else { return nil }
+        return unsafeOwnerOrMode(st)
+    }
+
+    private static func unsafeOwnerOrMode(_ st: stat) -> String? {
+        if st.st_uid != getuid() && st.st_uid != 0 {
+            return "is owned by another user (uid \(st.st_uid))"
+        }
+        if st.st_mode & 0o022 != 0 {
+            return "is writable by " + (st.st_mode & 0o002 != 0 ? "every user" : "its group") + " (mode \(String(st.st_mode & 0o777, radix: 8)))"
+        }
+        return nil
     }
 }
 

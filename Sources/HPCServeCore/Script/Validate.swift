@@ -4,31 +4,112 @@ public enum Validate {
     /// Longest value accepted for any option: nothing legitimate comes close.
     public static let maxLength = 1024
 
-    /// A value shown in an error message: control characters made visible, long values cut.
+    /// A value shown in an error message: in single quotes, at most 60 scalars, with
+    /// everything that does not print as itself escaped (see `escapeNonPrinting`), and a
+    /// quote or backslash in the value escaped too, so the quotes around it cannot be faked.
     public static func show(_ value: String) -> String {
         var out = ""
         for scalar in value.unicodeScalars.prefix(60) {
             switch scalar {
-            case "\n": out += "\\n"
-            case "\t": out += "\\t"
-            case "\r": out += "\\r"
-            case let c where c.value < 0x20 || c.value == 0x7f:
-                out += "\\x" + String(c.value, radix: 16)
-            default: out.unicodeScalars.append(scalar)
+            case "'": out += "\\'"
+            case "\\": out += "\\\\"
+            default: out += escape(scalar)
             }
         }
         if value.unicodeScalars.count > 60 { out += "…" }
         return "'" + out + "'"
     }
 
-    /// Rejects empty, over-long and control-character values (newline, NUL, escape…).
+    /// Bytes that may not be UTF-8, shown like `show` does: a byte that does not decode as
+    /// `\xff` (a character that does not print is `\u{…}`, an ASCII control `\x1b`), the rest as text.
+    public static func show(bytes: [UInt8]) -> String {
+        var out = ""
+        var i = bytes.startIndex
+        var shown = 0
+        while i < bytes.endIndex, shown < 60 {
+            var iterator = bytes[i...].makeIterator()
+            var decoder = UTF8()
+            if case let .scalarValue(scalar) = decoder.decode(&iterator) {
+                switch scalar {
+                case "'": out += "\\'"
+                case "\\": out += "\\\\"
+                default: out += escape(scalar)
+                }
+                i += UTF8.width(scalar)
+            } else {
+                out += "\\x" + hex(bytes[i], width: 2)
+                i += 1
+            }
+            shown += 1
+        }
+        if i < bytes.endIndex { out += "…" }
+        return "'" + out + "'"
+    }
+
+    /// `text` with every scalar that does not print as itself escaped: C0 and C1 control
+    /// characters, DEL, bidirectional overrides and isolates, other invisible format characters,
+    /// line and paragraph separators, and marks (which would join the character before them).
+    /// For whole messages on their way to a terminal; `show` is for one value inside them.
+    public static func escapeNonPrinting(_ text: String) -> String {
+        var out = ""
+        for scalar in text.unicodeScalars { out += escape(scalar) }
+        return out
+    }
+
+    /// Whether `c` shows on a terminal as itself (see `escapeNonPrinting`).
+    public static func isPrinting(_ c: Unicode.Scalar) -> Bool {
+        if c.value < 0x20 || (0x7f...0x9f).contains(c.value) { return false }
+        if c.isASCII { return true }
+        switch c.properties.generalCategory {
+        case .format, .lineSeparator, .paragraphSeparator, .control, .surrogate, .privateUse, .unassigned,
+             .nonspacingMark, .spacingMark, .enclosingMark:
+            return false
+        case .spaceSeparator:
+            return false    // a space that is not U+0020 looks like one but is not
+        default:
+            return true
+        }
+    }
+
+    /// Bidirectional embeddings, overrides, isolates and marks: they reorder what a terminal
+    /// or an editor shows around them.
+    static func isBidiControl(_ c: Unicode.Scalar) -> Bool {
+        (0x202a...0x202e).contains(c.value) || (0x2066...0x2069).contains(c.value)
+            || c.value == 0x200e || c.value == 0x200f || c.value == 0x061c
+    }
+
+    private static func escape(_ scalar: Unicode.Scalar) -> String {
+        switch scalar {
+        case "\n": return "\\n"
+        case "\t": return "\\t"
+        case "\r": return "\\r"
+        case let c where c.isASCII && !isPrinting(c):
+            return "\\x" + hex(UInt8(c.value), width: 2)
+        case let c where !isPrinting(c):   // \u{…} for a character, \xff only for a byte that is not UTF-8
+            return "\\u{" + String(c.value, radix: 16) + "}"
+        default:
+            return String(scalar)
+        }
+    }
+
+    private static func hex(_ byte: UInt8, width: Int) -> String {
+        let digits = String(byte, radix: 16)
+        return String(repeating: "0", count: width - digits.count) + digits
+    }
+
+    /// Rejects empty and over-long values, control characters (newline, NUL, escape, the C1
+    /// range) and bidirectional controls: no value hpcserve takes needs them, and in a script
+    /// or on a terminal they hide what the text really says.
     public static func basic(_ value: String, option: String) throws {
         if value.isEmpty { throw UsageError("\(option) needs a value") }
         if value.utf8.count > maxLength {
             throw UsageError("\(option) value is too long (\(value.utf8.count) bytes, at most \(maxLength))")
         }
-        if value.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f }) {
-            throw UsageError("\(option) value \(show(value)) contains a control character (newline, tab, NUL…); give it on one line")
+        if value.unicodeScalars.contains(where: { $0.value < 0x20 || (0x7f...0x9f).contains($0.value) }) {
+            throw UsageError("\(option) value \(show(value)) contains a control character (newline, tab, NUL, escape…); give it on one line")
+        }
+        if value.unicodeScalars.contains(where: { isBidiControl($0) || $0.value == 0x2028 || $0.value == 0x2029 }) {
+            throw UsageError("\(option) value \(show(value)) contains a bidirectional control or line separator (U+202E…), which changes how text around it is shown; remove it")
         }
     }
 
@@ -36,7 +117,7 @@ public enum Validate {
     public static func charset(_ value: String, option: String, allowed: String, what: String) throws -> String {
         try basic(value, option: option)
         let ok = value.unicodeScalars.allSatisfy { isAlnum($0) || allowed.unicodeScalars.contains($0) }
-        if !ok || value.hasPrefix("-") {
+        if !ok || value.startsWith(scalars: "-") {
             throw UsageError("\(option) value \(show(value)) is not a valid \(what); use letters, digits and \(describe(allowed))")
         }
         return value
@@ -54,17 +135,19 @@ public enum Validate {
     /// (or UNLIMITED / INFINITE).
     public static func time(_ value: String, option: String = "--time") throws -> String {
         try basic(value, option: option)
+        let bad = UsageError("\(option) value \(show(value)) is not a Slurm time; use M, M:S, H:M:S, D-H, D-H:M or D-H:M:S (e.g. 90, 2:00:00, 1-12)")
+        // ASCII only, so that splitting below is on bytes (no mark can join a separator).
+        guard value.unicodeScalars.allSatisfy(\.isASCII) else { throw bad }
         let upper = value.uppercased()
         if upper == "UNLIMITED" || upper == "INFINITE" { return upper }
-        let digits = { (s: Substring) in !s.isEmpty && s.count <= 6 && s.allSatisfy { $0.isASCII && $0.isNumber } }
-        let bad = UsageError("\(option) value \(show(value)) is not a Slurm time; use M, M:S, H:M:S, D-H, D-H:M or D-H:M:S (e.g. 90, 2:00:00, 1-12)")
-        let dayParts = value.split(separator: "-", omittingEmptySubsequences: false)
+        let digits = { (s: String) in s.isASCIIDigits && s.utf8.count <= 6 }
+        let dayParts = value.pieces(at: "-")
         switch dayParts.count {
         case 1:
-            let parts = value.split(separator: ":", omittingEmptySubsequences: false)
+            let parts = value.pieces(at: ":")
             guard (1...3).contains(parts.count), parts.allSatisfy(digits) else { throw bad }
         case 2:
-            let parts = dayParts[1].split(separator: ":", omittingEmptySubsequences: false)
+            let parts = dayParts[1].pieces(at: ":")
             guard digits(dayParts[0]), (1...3).contains(parts.count), parts.allSatisfy(digits) else { throw bad }
         default:
             throw bad
@@ -102,7 +185,7 @@ public enum Validate {
     /// A whole number in `range`.
     public static func integer(_ value: String, option: String, range: ClosedRange<Int>) throws -> Int {
         try basic(value, option: option)
-        guard value.allSatisfy({ $0.isASCII && $0.isNumber }), value.count <= 9, let n = Int(value), range.contains(n) else {
+        guard value.isASCIIDigits, value.utf8.count <= 9, let n = Int(value), range.contains(n) else {
             throw UsageError("\(option) value \(show(value)) is not a whole number from \(range.lowerBound) to \(range.upperBound)")
         }
         return n
@@ -116,10 +199,10 @@ public enum Validate {
     /// A port range `A-B`.
     public static func portRange(_ value: String, option: String) throws -> ClosedRange<Int> {
         try basic(value, option: option)
-        let parts = value.split(separator: "-", omittingEmptySubsequences: false)
+        let parts = value.pieces(at: "-")
         guard parts.count == 2,
-              let a = try? port(String(parts[0]), option: option),
-              let b = try? port(String(parts[1]), option: option), a <= b else {
+              let a = try? port(parts[0], option: option),
+              let b = try? port(parts[1], option: option), a <= b else {
             throw UsageError("\(option) value \(show(value)) is not a port range; use A-B with 1 <= A <= B <= 65535 (e.g. 20000-32767)")
         }
         return a...b
@@ -128,9 +211,9 @@ public enum Validate {
     /// Memory as sbatch takes it: a number with an optional K, M, G or T suffix.
     public static func memory(_ value: String, option: String = "--mem") throws -> String {
         try basic(value, option: option)
-        var digits = Substring(value)
-        if let last = value.last, "KMGTkmgt".contains(last) { digits = value.dropLast() }
-        guard !digits.isEmpty, digits.count <= 12, digits.allSatisfy({ $0.isASCII && $0.isNumber }) else {
+        var digits = value
+        if let last = value.unicodeScalars.last, "KMGTkmgt".unicodeScalars.contains(last) { digits = value.dropping(lastScalars: 1) }
+        guard digits.isASCIIDigits, digits.utf8.count <= 12 else {
             throw UsageError("\(option) value \(show(value)) is not a memory size; use a number with an optional K, M, G or T suffix (e.g. 16G)")
         }
         return value
@@ -144,16 +227,15 @@ public enum Validate {
     /// A job name: letters, digits and a few punctuation marks, at most 64 characters.
     public static func jobName(_ value: String, option: String = "--job-name") throws -> String {
         let v = try charset(value, option: option, allowed: "_.-+", what: "job name")
-        if v.count > 64 { throw UsageError("\(option) value is longer than 64 characters") }
+        if v.utf8.count > 64 { throw UsageError("\(option) value is longer than 64 characters") }
         return v
     }
 
     /// A GPU request: `N`, `TYPE:N`, or a comma list of those.
     public static func gpus(_ value: String, option: String = "--gpus") throws -> String {
         let v = try charset(value, option: option, allowed: "_.-:,", what: "GPU request (N or TYPE:N)")
-        for item in v.split(separator: ",", omittingEmptySubsequences: false) {
-            guard let count = item.split(separator: ":", omittingEmptySubsequences: false).last,
-                  !count.isEmpty, count.allSatisfy({ $0.isNumber }) else {
+        for item in v.pieces(at: ",") {
+            guard let count = item.pieces(at: ":").last, count.isASCIIDigits else {
                 throw UsageError("\(option) value \(show(value)) is not a GPU request; use N or TYPE:N (e.g. 2 or a100:2)")
             }
         }
@@ -175,15 +257,41 @@ public enum Validate {
         try charset(value, option: option, allowed: "_.-/+@:", what: "module name")
     }
 
-    /// A shell variable name.
-    public static func variableName(_ value: String, option: String) throws -> String {
+    /// The usual license variables, for messages and help.
+    public static let usualLicenseVariables = [
+        "LM_LICENSE_FILE", "MLM_LICENSE_FILE", "ANSYSLMD_LICENSE_FILE", "CDLMD_LICENSE_FILE",
+        "SNPSLMD_LICENSE_FILE", "ARMLMD_LICENSE_FILE", "INTEL_LICENSE_FILE", "RLM_LICENSE",
+    ]
+
+    /// Variables of the shell, the dynamic loader, the locale and the job that a snippet must
+    /// not overwrite: setting one to PORT@localhost breaks the job or runs someone's file
+    /// (BASH_ENV, ENV), or makes every program load something else (LD_…).
+    static let shellVariables: Set<String> = [
+        "CDPATH", "COLUMNS", "DIRSTACK", "ENV", "EPOCHREALTIME", "EPOCHSECONDS", "EUID", "EXECIGNORE",
+        "FCEDIT", "FIGNORE", "FUNCNAME", "GCONV_PATH", "GLOBIGNORE", "GROUPS", "HOME", "HOSTALIASES",
+        "HOSTFILE", "HOSTNAME", "HOSTTYPE", "IFS", "IGNOREEOF", "INPUTRC", "LANG", "LANGUAGE", "LINENO",
+        "LINES", "LOCALDOMAIN", "LOCPATH", "LOGNAME", "MACHTYPE", "MAIL", "MAILCHECK", "MAILPATH",
+        "NLSPATH", "OLDPWD", "OPTARG", "OPTERR", "OPTIND", "OSTYPE", "PATH", "PIPESTATUS",
+        "POSIXLY_CORRECT", "PPID", "PROMPT_COMMAND", "PROMPT_DIRTRIM", "PS0", "PS1", "PS2", "PS3", "PS4",
+        "PWD", "RANDOM", "REPLY", "RES_OPTIONS", "SECONDS", "SHELL", "SHELLOPTS", "SHLVL", "SRANDOM",
+        "TERM", "TIMEFORMAT", "TMOUT", "TMPDIR", "TZ", "TZDIR", "UID", "USER",
+    ]
+    static let shellVariablePrefixes = [
+        "BASH", "LD_", "LC_", "DYLD_", "MALLOC_", "GLIBC_", "HIST", "COMP_", "READLINE_", "SLURM", "HPCSERVE",
+    ]
+
+    /// A variable for a license snippet to export: `[A-Z][A-Z0-9_]*`, and not a variable of the
+    /// shell, the loader, the locale, Slurm or hpcserve.
+    public static func licenseVariable(_ value: String, option: String = "--env") throws -> String {
         try basic(value, option: option)
+        let usual = "use a license variable such as " + usualLicenseVariables.joined(separator: ", ")
         let scalars = Array(value.unicodeScalars)
-        let first = scalars[0]
-        guard value.utf8.count <= 64,
-              first == "_" || ("a"..."z").contains(first) || ("A"..."Z").contains(first),
-              scalars.allSatisfy({ isAlnum($0) || $0 == "_" }) else {
-            throw UsageError("\(option) value \(show(value)) is not a variable name; use letters, digits and '_', not starting with a digit")
+        guard value.utf8.count <= 64, ("A"..."Z").contains(scalars[0]),
+              scalars.allSatisfy({ ("A"..."Z").contains($0) || ("0"..."9").contains($0) || $0 == "_" }) else {
+            throw UsageError("\(option) value \(show(value)) is not a license variable name (capital letters, digits and '_', starting with a letter); \(usual)")
+        }
+        if shellVariables.contains(value) || shellVariablePrefixes.contains(where: { value.startsWith(scalars: $0) }) {
+            throw UsageError("\(option) value \(show(value)) is a variable of the shell, the loader, Slurm or hpcserve, not a license variable; \(usual)")
         }
         return value
     }

@@ -13,28 +13,39 @@ public struct SessionPaths: Sendable, Equatable {
 
     /// The session root from the environment, checked for what sbatch and sockets need.
     public static func fromEnvironment(_ env: [String: String]) throws -> SessionPaths {
-        let root: String
-        if let dir = env["HPCSERVE_DIR"], !dir.isEmpty {
-            root = dir
-        } else if let home = env["HOME"], !home.isEmpty {
-            root = (home.hasSuffix("/") ? String(home.dropLast()) : home) + "/.hpcserve"
-        } else {
-            throw UsageError("HOME is not set; set HOME or HPCSERVE_DIR to a private directory")
+        try resolve(dir: env["HPCSERVE_DIR"], home: env["HOME"])
+    }
+
+    /// The session root from the context's environment: HPCSERVE_DIR or HOME, each refused
+    /// with its name when it is not usable text (see `Context.variable`).
+    public static func from(_ context: Context) throws -> SessionPaths {
+        if let dir = try context.variable("HPCSERVE_DIR"), !dir.isEmpty { return try SessionPaths(checkedRoot: dir) }
+        return try resolve(dir: nil, home: try context.variable("HOME"))
+    }
+
+    private static func resolve(dir: String?, home: String?) throws -> SessionPaths {
+        if let dir, !dir.isEmpty {
+            return try SessionPaths(checkedRoot: dir)
+        } else if let home, !home.isEmpty {
+            let root = (home.endsWith(scalars: "/") ? home.dropping(lastScalars: 1) : home) + "/.hpcserve"
+            return try SessionPaths(checkedRoot: root, from: "HOME")
         }
-        return try SessionPaths(checkedRoot: root)
+        throw UsageError("HOME is not set; set HOME or HPCSERVE_DIR to a private directory")
     }
 
     /// Accepts `root` only if it is absolute, safe in an `#SBATCH --output` line, and short
-    /// enough for the sockets a session puts in it.
-    public init(checkedRoot root: String) throws {
-        var root = root
-        while root.count > 1, root.hasSuffix("/") { root.removeLast() }
-        guard root.hasPrefix("/") else {
-            throw UsageError("session directory \(Validate.show(root)) is not absolute; set HPCSERVE_DIR to an absolute path")
+    /// enough for the sockets a session puts in it. `variable` names where it came from.
+    public init(checkedRoot root: String, from variable: String = "HPCSERVE_DIR") throws {
+        var scalars = Array(root.unicodeScalars)
+        while scalars.count > 1, scalars.last == "/" { scalars.removeLast() }
+        let root = String(scalars)
+        let origin = variable == "HPCSERVE_DIR" ? "" : " (from \(variable))"
+        guard scalars.first == "/" else {
+            throw UsageError("session directory \(Validate.show(root))\(origin) is not absolute; set HPCSERVE_DIR to an absolute path")
         }
         let allowed = "_.-/+@~"
-        if !root.unicodeScalars.allSatisfy({ Validate.isAlnum($0) || allowed.unicodeScalars.contains($0) }) {
-            throw UsageError("session directory \(Validate.show(root)) has characters sbatch cannot take in --output (spaces, quotes, '%'…); set HPCSERVE_DIR to a plain path")
+        if !scalars.allSatisfy({ Validate.isAlnum($0) || allowed.unicodeScalars.contains($0) }) {
+            throw UsageError("session directory \(Validate.show(root))\(origin) has characters sbatch cannot take in --output (spaces, quotes, '%'…); set HPCSERVE_DIR to a plain path")
         }
         self.root = root
         let longest = directory(jobID: Self.longestJobID) + "/server.sock"

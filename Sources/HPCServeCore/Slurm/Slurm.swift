@@ -68,7 +68,7 @@ public struct Slurm: Sendable {
 
     /// Checks a job id given on the command line.
     public static func jobID(_ text: String) throws -> String {
-        guard !text.isEmpty, text.count <= 10, text.allSatisfy({ $0.isASCII && $0.isNumber }) else {
+        guard text.isASCIIDigits, text.utf8.count <= 10 else {
             throw SlurmError.badJobID(text)
         }
         return text

@@ -1,3 +1,5 @@
+import Foundation
+
 /// `hpcserve snippet license|reverse-tunnel`: bash to paste into an existing job script.
 public enum SnippetCommand {
     /// The snippets' own templates.
@@ -7,7 +9,8 @@ public enum SnippetCommand {
         OptionSpec(["--gateway"], value: "HOST", help: "host to tunnel through (ssh from the nodes must work)"),
         OptionSpec(["--server"], value: "HOST", help: "the license server, as the gateway sees it"),
         OptionSpec(["--port"], value: "N", help: "the license server's port"),
-        OptionSpec(["--env"], value: "VAR", repeatable: true, help: "export VAR=PORT@localhost (default MLM_LICENSE_FILE)"),
+        OptionSpec(["--env"], value: "VAR", repeatable: true,
+                   help: "export VAR=PORT@localhost (default MLM_LICENSE_FILE); a license variable, e.g. LM_LICENSE_FILE"),
         OptionSpec(["--vendor-port"], value: "N", repeatable: true, help: "FlexLM vendor-daemon port, same number (repeatable)"),
         OptionSpec(["--port-range"], value: "A-B", help: "local ports to pick from (default 1024-65535 less the ephemeral range)"),
         OptionSpec(["--attempts"], value: "K", help: "ports to try before failing the job (default 20)"),
@@ -39,10 +42,11 @@ public enum SnippetCommand {
             let parsed = try ArgumentReader.read(rest, options: reverseOptions, command: "snippet reverse-tunnel")
             if parsed.has("--help") { context.output.stdout(Help.fit(Help.snippetReverseTunnel)); return .success }
             try noPositionals(parsed)
+            let text = try reverseTunnel(parsed)
             if parsed.has("--insecure-tcp-port") {
                 context.warn("--insecure-tcp-port: every user on the login node can connect to that port; the default Unix socket in your private directory cannot be reached by them")
             }
-            context.output.stdout(try reverseTunnel(parsed))
+            context.output.stdout(text)
         default:
             let hint = Suggest.closest(to: kind, in: ["license", "reverse-tunnel"]).map { "did you mean '\($0)'? " } ?? ""
             throw UsageError("unknown snippet \(Validate.show(kind)); \(hint)choose license or reverse-tunnel")
@@ -68,7 +72,7 @@ public enum SnippetCommand {
         let server = try Validate.host(try required(parsed, "--server", command: "license"), option: "--server")
         let port = try Validate.port(try required(parsed, "--port", command: "license"), option: "--port")
         let vendorPorts = try parsed.all("--vendor-port").map { try Validate.port($0, option: "--vendor-port") }
-        var names = try parsed.all("--env").map { try Validate.variableName($0, option: "--env") }
+        var names = try parsed.all("--env").map { try Validate.licenseVariable($0) }
         if names.isEmpty { names = ["MLM_LICENSE_FILE"] }
         let range = try parsed.value("--port-range").map { try Validate.portRange($0, option: "--port-range") }
         let attempts = try parsed.value("--attempts").map { try Validate.integer($0, option: "--attempts", range: 1...100) } ?? 20
@@ -94,6 +98,17 @@ public enum SnippetCommand {
         return try TemplateEngine.render("license.sh", values: values, source: TemplateSource())
     }
 
+    /// What is at `--socket` now may be a stale socket (the job removes it if nothing listens
+    /// on it) but nothing else: the job would fail on it, and it must never be removed.
+    static func checkSocketPath(_ path: String) throws {
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return }   // nothing there (or not visible here): the job checks again
+        let mode = st.st_mode & S_IFMT
+        guard mode != S_IFSOCK else { return }
+        let kind = mode == S_IFREG ? "a regular file" : mode == S_IFDIR ? "a directory" : mode == S_IFLNK ? "a symbolic link" : "not a socket"
+        throw UsageError("--socket \(Validate.show(path)) is \(kind); the snippet replaces only a stale socket, so give a path where nothing is, or move that away yourself")
+    }
+
     /// The reverse-tunnel snippet.
     public static func reverseTunnel(_ parsed: ParsedArguments) throws -> String {
         let port = try Validate.port(try required(parsed, "--port", command: "reverse-tunnel"), option: "--port")
@@ -104,11 +119,14 @@ public enum SnippetCommand {
         if let s = parsed.value("--socket") {
             if tcpPort != nil { throw UsageError("--socket and --insecure-tcp-port exclude each other; give one") }
             socket = try Validate.path(s, option: "--socket")
-            guard socket.hasPrefix("/") else { throw UsageError("--socket must be an absolute path") }
-            guard !socket.contains(":") else { throw UsageError("--socket path must not contain ':' (ssh's forward syntax)") }
+            guard socket.startsWith(scalars: "/") else { throw UsageError("--socket \(Validate.show(socket)) must be an absolute path") }
+            guard !socket.contains(scalar: ":") else {
+                throw UsageError("--socket path \(Validate.show(socket)) must not contain ':' (ssh's forward syntax)")
+            }
             guard socket.utf8.count <= SessionPaths.socketPathLimit else {
                 throw FileError.socketPathTooLong(path: socket, limit: SessionPaths.socketPathLimit)
             }
+            try checkSocketPath(socket)
         }
         let header = [
             "Opens a reverse tunnel from this job to " + (host.isEmpty ? "$SLURM_SUBMIT_HOST" : host)

@@ -49,7 +49,8 @@ public enum FileError: UserFacingError, Equatable {
     public var exitCode: ExitCode {
         switch self {
         case .cannotWrite, .cannotRead: return .cannotCreate
-        case .unsafeDirectory, .socketPathTooLong, .notOurSocket: return .failure
+        case .unsafeDirectory, .notOurSocket: return .failure
+        case .socketPathTooLong: return .usage   // from HPCSERVE_DIR, HOME or --socket: a value to change
         }
     }
 }

@@ -2,6 +2,8 @@
 public enum Suggest {
     /// The candidate closest to `word`, if it is close enough to be a likely typo.
     public static func closest<S: Sequence>(to word: String, in candidates: S) -> String? where S.Element == String {
+        // No option name is this long: a huge word is no typo, and distances would be slow.
+        guard word.utf8.count <= 64 else { return nil }
         let limit = max(1, min(3, word.count / 3))
         var best: (String, Int)?
         for c in candidates.sorted() {

@@ -257,7 +257,7 @@ struct ScriptSections {
     @Test func sessionDirectoryTooLongForASocketIsAClearError() async throws {
         let long = "/tmp/" + String(repeating: "d", count: 90)
         let result = await runCLI(["script", "jupyter"], extraEnv: ["HPCSERVE_DIR": long])
-        #expect(result.code == .failure)
+        #expect(result.code == .usage)
         #expect(result.stderr.contains("Unix socket limit"))
         #expect(result.stderr.contains("HPCSERVE_DIR"))
     }

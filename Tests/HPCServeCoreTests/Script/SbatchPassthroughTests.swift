@@ -4,13 +4,63 @@ import HPCServeTemplates
 
 @Suite struct SbatchPassthroughTests {
     @Test func longAndShortOptionsBecomeLongSpellings() throws {
-        let out = try SbatchPassthrough.parse(["--nodes=1", "-n", "4", "-w", "node01", "--mail-type=END,FAIL", "--hold", "-x", "node[02-04]"])
-        #expect(out == ["--nodes=1", "--ntasks=4", "--nodelist=node01", "--mail-type=END,FAIL", "--hold", "--exclude=node[02-04]"])
+        let out = try SbatchPassthrough.parse(["--ntasks-per-node=2", "-n", "4", "-w", "node01", "--mail-type=END,FAIL", "--hold", "-x", "node[02-04]"])
+        #expect(out == ["--ntasks-per-node=2", "--ntasks=4", "--nodelist=node01", "--mail-type=END,FAIL", "--hold", "--exclude=node[02-04]"])
     }
 
     @Test(arguments: ["--output=x", "-o", "--error=/tmp/x", "--signal=B:USR1@60", "--exclusive", "--wrap=id", "--uid=0"])
     func optionsHpcserveOwnsAreRefused(_ word: String) {
         #expect(throws: UsageError.self) { try SbatchPassthrough.parse([word, "x"]) }
+    }
+
+    /// Issue 13, finding 4: a second --nodes or --time line would win over hpcserve's own.
+    @Test(arguments: [
+        ("--nodes=8", "one node"), ("-N", "one node"), ("--time=99", "use its option -t/--time"), ("-t", "-t/--time"),
+        ("--partition=x", "-p/--partition"), ("-p", "-p/--partition"), ("--job-name=x", "-J/--job-name"), ("-J", "-J/--job-name"),
+        ("--account=x", "-A/--account"), ("-A", "-A/--account"), ("--qos=x", "-q/--qos"), ("--cpus-per-task=2", "-c/--cpus-per-task"),
+        ("-c", "-c/--cpus-per-task"), ("--mem=1G", "--mem SIZE"), ("--gpus=1", "-G/--gpus"), ("-G", "-G/--gpus"), ("--gres=gpu:1", "--gres"),
+        ("--constraint=x", "-C/--constraint"), ("-C", "-C/--constraint"), ("--reservation=r", "--reservation NAME"),
+        ("--exclusive", "--shared"), ("--signal=USR1", "--signal"), ("--output=/tmp/x", "session directory"), ("--error=x", "session directory"),
+    ])
+    func optionsHpcserveWritesPointToItsOwnOption(_ word: String, _ advice: String) {
+        do {
+            _ = try SbatchPassthrough.parse([word, "1"])
+            Issue.record("\(word) was passed through")
+        } catch {
+            #expect("\(error)".contains("cannot be passed through"), "\(error)")
+            #expect("\(error)".contains(advice), "\(error)")
+        }
+    }
+
+    @Test func theReportedOverrideIsRefused() async {
+        let result = await runCLI(["script", "jupyter", "-t", "1", "--", "--nodes=8", "--ntasks=64", "--time=99"])
+        #expect(result.code == .usage)
+        #expect(result.stdout.isEmpty)
+        #expect(result.stderr.contains("--nodes"), "\(result.stderr)")
+    }
+
+    @Test func ntasksBelongsToParaViewsRanks() throws {
+        #expect(try SbatchPassthrough.parse(["--ntasks=4"], app: Apps.jupyter) == ["--ntasks=4"])
+        for words in [["--ntasks=4"], ["-n", "4"], ["-n4"]] {
+            do {
+                _ = try SbatchPassthrough.parse(words, app: Apps.paraview)
+                Issue.record("\(words) passed through for ParaView")
+            } catch {
+                #expect("\(error)".contains("use --ranks N instead"), "\(error)")
+            }
+        }
+    }
+
+    @Test(arguments: ["--export=BASH_ENV=/tmp/x", "--export=ALL,BASH_ENV=/tmp/x", "--export=ENV=/tmp/x", "--export=NONE,LD_PRELOAD=/tmp/x.so",
+                      "--export=LD_LIBRARY_PATH=/tmp", "--export=ALL,LD_AUDIT=/x", "--export=SHELLOPTS=xtrace", "--export=BASHOPTS=x",
+                      "--export=BASH_FUNC_x%%=x", "--export=BASH_ENV", "--export=A=1,ENV=/x"])
+    func exportsThatRunCodeAreRefused(_ word: String) {
+        #expect(throws: UsageError.self) { try SbatchPassthrough.parse([word]) }
+    }
+
+    @Test func plainExportsPass() throws {
+        #expect(try SbatchPassthrough.parse(["--export=ALL,OMP_NUM_THREADS=4,MY_ENV=x"]) == ["--export=ALL,OMP_NUM_THREADS=4,MY_ENV=x"])
+        #expect(try SbatchPassthrough.parse(["--export=NONE"]) == ["--export=NONE"])
     }
 
     @Test func typosGetASuggestion() {

@@ -62,17 +62,46 @@ import Testing
         #expect(throws: UsageError.self) { try Validate.portRange("20000", option: "--port-range") }
     }
 
-    @Test func variableNames() throws {
-        #expect(try Validate.variableName("MLM_LICENSE_FILE", option: "--env") == "MLM_LICENSE_FILE")
-        for bad in ["1X", "A-B", "A B", "A=B", "$X", ""] {
-            #expect(throws: UsageError.self) { try Validate.variableName(bad, option: "--env") }
+    /// Issue 13, finding 5: `snippet license --env NAME` exported PORT@localhost into any name.
+    @Test(arguments: ["PATH", "IFS", "BASH_ENV", "ENV", "LD_PRELOAD", "LD_LIBRARY_PATH", "HOME", "SHELL", "PS4", "SHELLOPTS",
+                      "BASHOPTS", "PROMPT_COMMAND", "TMPDIR", "LC_ALL", "LANG", "SLURM_JOB_ID", "HPCSERVE_DIR", "BASH_FUNC_X",
+                      "lm_license_file", "_X", "1X", "A-B", "A B", "A=B", "X\u{301}", "LM_LICENSE_FILE\u{200D}", ""])
+    func licenseVariablesOnly(_ name: String) {
+        do {
+            _ = try Validate.licenseVariable(name)
+            Issue.record("accepted \(Validate.show(name))")
+        } catch {
+            if !name.isEmpty { #expect("\(error)".contains("LM_LICENSE_FILE, MLM_LICENSE_FILE"), "the usual ones are shown: \(error)") }
         }
+    }
+
+    @Test(arguments: ["LM_LICENSE_FILE", "MLM_LICENSE_FILE", "ANSYSLMD_LICENSE_FILE", "ANSYSLI_SERVERS", "CDLMD_LICENSE_FILE", "RLM_LICENSE", "X2"])
+    func licenseVariablesAccepted(_ name: String) throws {
+        #expect(try Validate.licenseVariable(name) == name)
     }
 
     @Test func controlCharactersAndHugeValuesAreRejectedEverywhere() {
         #expect(throws: UsageError.self) { try Validate.setupLine("a\nb") }
         #expect(throws: UsageError.self) { try Validate.setupLine("a\u{0}b") }
         #expect(throws: UsageError.self) { try Validate.path(String(repeating: "a", count: 5000), option: "--output") }
+    }
+
+    @Test func showEscapesWhatDoesNotPrintAndTheQuotesAroundIt() {
+        #expect(Validate.show("x\u{9b}2J\u{202e}evil") == "'x\\u{9b}2J\\u{202e}evil'")
+        #expect(Validate.show("\u{1b}[2J\u{7f}") == "'\\x1b[2J\\x7f'")
+        #expect(Validate.show("it's a\\b") == "'it\\'s a\\\\b'")
+        #expect(Validate.show("=\u{200d}\u{301}\u{2028}\u{a0}") == "'=\\u{200d}\\u{301}\\u{2028}\\u{a0}'")
+        #expect(Validate.show("ünï ok") == "'ünï ok'")
+        #expect(Validate.show(bytes: Array("out".utf8) + [0xff] + Array(".sh".utf8)) == "'out\\xff.sh'")
+        #expect(Validate.show(bytes: [0xe2, 0x80, 0xae, 0xc3]) == "'\\u{202e}\\xc3'")
+        #expect(Validate.show(String(repeating: "a", count: 100)).hasSuffix("a…'"))
+        #expect(Validate.escapeNonPrinting("ok: \u{1b}]0;x\u{7}") == "ok: \\x1b]0;x\\x07")
+    }
+
+    @Test(arguments: ["\u{9b}", "\u{85}", "\u{202e}", "\u{2066}", "\u{200f}", "\u{2028}", "\u{1b}"])
+    func controlAndBidiCharactersAreRefusedInEveryValue(_ c: String) {
+        #expect(throws: UsageError.self) { try Validate.basic("a\(c)b", option: "--x") }
+        #expect(throws: UsageError.self) { try Validate.setupLine("echo \(c)") }
     }
 
     @Test func errorMessagesShowHostileValuesSafelyOnOneLine() {
@@ -91,6 +120,7 @@ import Testing
     static let hostile = [
         "", "plain", "with space", "it's", "'", "''", "\"", "$(touch canary)", "`touch canary`",
         "; touch canary", "a\\b", "$HOME", "!!", "*", "~", "#x", "tab\there", "new\nline", "ünïcödé", "a'b\"c$d`e",
+        "e\u{301}", "\u{301}x", "=\u{200d}", "\u{202e}evil", "x\u{9b}2J", "\u{1b}[2J'\\", "a\u{2028}b", "\u{a0}",
     ]
 
     @Test(.tags(.shell), arguments: hostile)
@@ -99,6 +129,15 @@ import Testing
         let result = try runProgram(["bash", "-c", "printf '%s' " + quoted])
         #expect(result.status == 0)
         #expect(result.output == value)
+    }
+
+    @Test func whatDoesNotPrintIsWrittenAsBytesThatPrint() {
+        #expect(ShellQuote.quote("x\u{202e}y'z") == "$'x\\xe2\\x80\\xaey\\'z'")
+        #expect(ShellQuote.quote("é") == "'é'")
+        #expect(ShellQuote.quote("e\u{301}") == "$'e\\xcc\\x81'")
+        for value in ShellQuoteTests.hostile {
+            #expect(ShellQuote.quote(value).unicodeScalars.allSatisfy(Validate.isPrinting), "\(Validate.show(value))")
+        }
     }
 
     @Test func plainWordsStayReadable() {

@@ -22,10 +22,12 @@ hpcserve_private_dir() {
   elif [[ ! -d $d ]] && ! (umask 077 && mkdir -p "$d"); then why="cannot create $d"
   elif ! info=$(stat -c '%u %a' "$d"); then why="cannot stat $d"
   elif [[ ${info%% *} != "$(id -u)" ]]; then why="$d is not owned by you; remove it or fix its owner"
-  elif (((8#${info##* } & 8#077) != 0)); then why="$d can be used by other users (mode ${info##* }); run: chmod 700 $d"
+  elif (((8#${info##* } & 8#077) != 0)); then why="$d can be used by other users (mode ${info##* }); run: chmod 700 $(hpcserve_quote "$d")"
   fi
   [[ -z $why ]] || { hpcserve_say "error: $why"; return 1; }
 }
+# hpcserve_quote WORD...: the words shell-quoted, for a command a person is to paste.
+hpcserve_quote() { local q; printf -v q '%q ' "$@"; printf '%s' "${q% }"; }
 hpcserve_die() { hpcserve_say "error: $*"; exit 1; }
 
 # hpcserve_prepare_session: only in a job; private session (shared) and node-local directories.

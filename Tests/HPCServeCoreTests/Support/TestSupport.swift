@@ -65,6 +65,44 @@ func writeExecutable(_ path: String, _ text: String) throws {
     guard r.status == 0 else { throw POSIXError(.EIO) }
 }
 
+/// The hpcserve binary `swift build` / `swift test` built next to this test bundle, or nil.
+func builtBinary() -> String? {
+    let bundleDir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent()
+    for candidate in [bundleDir.appendingPathComponent("hpcserve"), root.appendingPathComponent(".build/debug/hpcserve")]
+    where FileManager.default.isExecutableFile(atPath: candidate.path) {
+        return candidate.path
+    }
+    return nil
+}
+
+/// What the built binary did: exit status (128 + N for signal N), and its two streams apart.
+struct BinaryResult {
+    let status: Int32
+    let stdout: String
+    let stderr: String
+}
+
+/// Runs the built hpcserve as a child process. `arguments` is bash text after the program name,
+/// so a test can give bytes that are not UTF-8 (`$'out\xff.sh'`); `environment` is bash text too.
+func runBinary(_ arguments: String, environment: String = "", cwd: String? = nil) throws -> BinaryResult {
+    guard let binary = builtBinary() else {
+        Issue.record("no built hpcserve binary next to the tests; run 'swift build' first")
+        return BinaryResult(status: -1, stdout: "", stderr: "")
+    }
+    let dir = try TempDir()
+    defer { dir.cleanup() }
+    let line = "\(environment) \"$1\" \(arguments) >\"$2\"/out 2>\"$2\"/err; echo $? >\"$2\"/status"
+    let r = try runProgram(["bash", "-c", line, "_", binary, dir.path], cwd: cwd)
+    let read = { (name: String) in (try? String(contentsOfFile: dir.file(name), encoding: .utf8)) ?? "" }
+    guard r.status == 0, let status = Int32(read("status").trimmingCharacters(in: .whitespacesAndNewlines)) else {
+        Issue.record("could not run the binary: \(r.output)")
+        return BinaryResult(status: -1, stdout: "", stderr: "")
+    }
+    return BinaryResult(status: status, stdout: read("out"), stderr: read("err"))
+}
+
 /// Where a command lives on PATH, or nil.
 func which(_ name: String) -> String? {
     for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {

@@ -183,7 +183,9 @@ struct Watcher {
         guard answered else { throw TunnelError.notAnswering(detail) }
         let port = options.laptopPort ?? app.laptopPort
         let client = app.client(info, port)
-        let command = "ssh -N -L \(port):\(socket) \(options.user)@\(options.loginHost)"
+        // Every word quoted for the shell it is pasted into (the values are checked already).
+        let command = ["ssh", "-N", "-L", "\(port):\(socket)", "\(options.user)@\(options.loginHost)"]
+            .map(ShellQuote.quote).joined(separator: " ")
         var lines = [("On your laptop", command)] + client.lines
         let left: String? = timeLeft.isEmpty ? nil : timeLeft
         if let left { lines.append(("Time left", left)) }

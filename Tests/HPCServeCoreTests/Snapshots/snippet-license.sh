@@ -129,7 +129,7 @@ for ((hpcserve_i = 1; hpcserve_i <= hpcserve_license_attempts; hpcserve_i++)); d
     break
   fi
   if [[ $hpcserve_tunnel_error != *"Address already in use"* && $hpcserve_tunnel_error != *"cannot listen to port"* ]]; then
-    hpcserve_say "error: ssh to $hpcserve_license_gateway failed (${hpcserve_tunnel_error:-no message}); check that 'ssh $hpcserve_license_gateway' works from a compute node without a password"
+    hpcserve_say "error: ssh to $hpcserve_license_gateway failed (${hpcserve_tunnel_error:-no message}); check that '$(hpcserve_quote ssh "$hpcserve_license_gateway")' works from a compute node without a password"
     exit 1
   fi
   hpcserve_license_skip[$hpcserve_p]=1

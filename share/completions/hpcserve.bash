@@ -8,7 +8,8 @@ _hpcserve() {
   if declare -F _init_completion >/dev/null; then
     _init_completion || return
   else
-    cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]} words=("${COMP_WORDS[@]}") cword=$COMP_CWORD
+    cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}
+    words=("${COMP_WORDS[@]}") cword=$COMP_CWORD
   fi
   if ((cword == 1)); then
     _hpcserve_reply 'jupyter rstudio paraview watch list stop script snippet completions help --help -h version --version' "$cur"

@@ -11,7 +11,8 @@ extension Apps {
         urlPath: "/lab",
         laptopPort: 8888,
         options: [
-            .appFlag(["--classic"], help: "'jupyter notebook' (needs the notebook package)", variable: "JUPYTER_CLASSIC"),
+            .appFlag(["--classic"], help: "'jupyter notebook' (needs the notebook package)",
+                     variable: "JUPYTER_CLASSIC"),
         ],
         notes: [
             "The token reaches Jupyter through JUPYTER_TOKEN_FILE (a 0600 file, never argv);",

@@ -52,15 +52,14 @@ public struct OptionSpec: Sendable {
 
     /// An app's own flag (Jupyter's `--classic`): its template variable is "1" when given, else "0".
     public static func appFlag(_ names: [String], help: String, variable: String) -> OptionSpec {
-        OptionSpec(names, help: help, templateVariable: TemplateVariable(name: variable, defaultValue: "0")) { spec, _ in
-            spec.appValues[variable] = "1"
-        }
+        let template = TemplateVariable(name: variable, defaultValue: "0")
+        return OptionSpec(names, help: help, templateVariable: template) { spec, _ in spec.appValues[variable] = "1" }
     }
 
     /// An app's own option with a value (ParaView's `--ranks N`): `validate` checks it and
     /// returns what the template variable gets.
-    public static func appValue(_ names: [String], value: String, help: String, variable: String, default defaultValue: String,
-                                completion: ValueCompletion = .none,
+    public static func appValue(_ names: [String], value: String, help: String, variable: String,
+                                default defaultValue: String, completion: ValueCompletion = .none,
                                 validate: @escaping @Sendable (String) throws -> String) -> OptionSpec {
         OptionSpec(names, value: value, help: help, completion: completion,
                    templateVariable: TemplateVariable(name: variable, defaultValue: defaultValue)) { spec, given in

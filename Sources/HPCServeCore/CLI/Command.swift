@@ -79,9 +79,10 @@ public enum Commands {
     }
 
     static let help: Command = {
-        var command = Command("help", summary: "help for a command", usage: "hpcserve help [COMMAND]") { parsed, context in
-            try await Commands.help(topic: parsed.positionals + (parsed.passthrough.map { ["--"] + $0 } ?? []),
-                                    context: context)
+        var command = Command("help", summary: "help for a command", usage: "hpcserve help [COMMAND]") {
+            parsed, context in
+            let topic = parsed.positionals + (parsed.passthrough.map { ["--"] + $0 } ?? [])
+            return try await Commands.help(topic: topic, context: context)
         }
         command.aliases = ["--help", "-h"]
         command.argument = .commands
@@ -139,11 +140,13 @@ public enum Commands {
         }
         if let next = command.subcommand(word) { return next }
         if path.isEmpty {
-            let hint = Suggest.closest(to: word, in: names).map { "; did you mean '\($0)'?" } ?? "; see 'hpcserve --help'"
+            let hint = Suggest.closest(to: word, in: names).map { "; did you mean '\($0)'?" }
+                ?? "; see 'hpcserve --help'"
             throw UsageError("unknown command \(Validate.show(word))\(hint)")
         }
         let hint = Suggest.closest(to: word, in: names).map { "did you mean '\($0)'? " } ?? ""
-        throw UsageError("unknown \(noun) \(Validate.show(word)); \(hint)choose one of: \(names.joined(separator: ", "))")
+        throw UsageError("unknown \(noun) \(Validate.show(word)); \(hint)choose one of: "
+                         + names.joined(separator: ", "))
     }
 
     /// `hpcserve help [COMMAND…]`: the page `COMMAND… --help` shows; asking about help itself

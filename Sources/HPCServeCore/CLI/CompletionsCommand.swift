@@ -31,7 +31,8 @@ public enum CompletionsCommand {
             files, partitions (sinfo) and your job ids (squeue). share/completions holds the same scripts.
             """,
         ]) { parsed, context in
-            guard parsed.positionals.count == 1, parsed.passthrough == nil, let shell = Shell(rawValue: parsed.positionals[0]) else {
+            guard parsed.positionals.count == 1, parsed.passthrough == nil,
+                  let shell = Shell(rawValue: parsed.positionals[0]) else {
                 let given = parsed.positionals.first.map { "\(Validate.show($0)) is not one; " } ?? ""
                 throw UsageError("which shell? \(given)give one of: \(shells.joined(separator: ", "))")
             }
@@ -56,7 +57,8 @@ enum Completions {
     /// Commands that run, with the words that select them (below the top level at most one group).
     static func leaves(_ commands: [Command]) -> [(path: [String], command: Command)] {
         commands.flatMap { command in
-            command.subcommands.isEmpty ? [([command.name], command)] : command.subcommands.map { ([command.name, $0.name], $0) }
+            command.subcommands.isEmpty
+                ? [([command.name], command)] : command.subcommands.map { ([command.name, $0.name], $0) }
         }
     }
 
@@ -82,7 +84,8 @@ enum Completions {
         func reply(_ completion: ValueCompletion) -> String {
             if completion == .files { return "_hpcserve_files \"$cur\"" }
             let (words, command) = source(completion, commands)
-            return "_hpcserve_reply " + (command.map { "\"$(\($0))\"" } ?? q(words.joined(separator: " "))) + " \"$cur\""
+            let list = command.map { "\"$(\($0))\"" } ?? q(words.joined(separator: " "))
+            return "_hpcserve_reply \(list) \"$cur\""
         }
         var out = """
             # bash completion for hpcserve            -*- shell-script -*-
@@ -95,7 +98,8 @@ enum Completions {
               if declare -F _init_completion >/dev/null; then
                 _init_completion || return
               else
-                cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]} words=("${COMP_WORDS[@]}") cword=$COMP_CWORD
+                cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}
+                words=("${COMP_WORDS[@]}") cword=$COMP_CWORD
               fi
               if ((cword == 1)); then
                 \(reply(.words(commands.flatMap { [$0.name] + $0.aliases })))
@@ -131,7 +135,8 @@ enum Completions {
             if !valued.isEmpty {
                 out += "      case $prev in\n"
                 for option in valued where option.completion != .none {
-                    out += "        \(option.names.joined(separator: " | ")))\n          \(reply(option.completion)); return ;;\n"
+                    out += "        \(option.names.joined(separator: " | ")))\n"
+                    out += "          \(reply(option.completion)); return ;;\n"
                 }
                 let plain = valued.filter { $0.completion == .none }.flatMap(\.names)
                 if !plain.isEmpty { out += "        \(plain.joined(separator: " | "))) return ;;\n" }

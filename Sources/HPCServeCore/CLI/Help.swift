@@ -18,7 +18,8 @@ public enum Help {
     /// The page for `hpcserve`, `hpcserve --help` and `hpcserve help`.
     public static let main: String = {
         let shown = Commands.all.filter { Apps.named($0.name) == nil && $0.name != "version" }
-        var usage = [("hpcserve APP [OPTIONS] [-- SBATCH-OPTIONS]", "submit APP, wait, forward, print the laptop command")]
+        var usage = [("hpcserve APP [OPTIONS] [-- SBATCH-OPTIONS]",
+                      "submit APP, wait, forward, print the laptop command")]
         for command in shown {
             // A group whose subcommands are not apps (snippets) lists each of them.
             let split = !command.subcommands.isEmpty && command.subcommandNoun != "app"
@@ -83,7 +84,8 @@ public enum Help {
                 return wrap(words(text), first: "", hang: 0).joined(separator: "\n")
             case let .table(title, rows, column):
                 let column = column ?? 2 + (rows.map(\.0.count).max() ?? 0) + 2
-                return ([title + ":"] + rows.flatMap { row(label: $0.0, text: $0.1, column: column) }).joined(separator: "\n")
+                let lines = rows.flatMap { row(label: $0.0, text: $0.1, column: column) }
+                return ([title + ":"] + lines).joined(separator: "\n")
             case let .lines(title, lines):
                 return ([title + ":"] + lines.map { "  " + $0 }).joined(separator: "\n")
             }

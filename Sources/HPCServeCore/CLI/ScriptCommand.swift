@@ -21,8 +21,12 @@ public enum ScriptCommand {
             $0.cpusPerTask = try Validate.integer($1, option: "--cpus-per-task", range: 1...100_000)
         },
         OptionSpec(["--mem"], value: "SIZE", help: "memory per node, e.g. 16G") { $0.memory = try Validate.memory($1) },
-        OptionSpec(["--gpus", "-G"], value: "[TYPE:]N", help: "GPUs, e.g. 1 or a100:2") { $0.gpus = try Validate.gpus($1) },
-        OptionSpec(["--gres"], value: "LIST", help: "generic resources, e.g. gpu:a100:2") { $0.gres = try Validate.gres($1) },
+        OptionSpec(["--gpus", "-G"], value: "[TYPE:]N", help: "GPUs, e.g. 1 or a100:2") {
+            $0.gpus = try Validate.gpus($1)
+        },
+        OptionSpec(["--gres"], value: "LIST", help: "generic resources, e.g. gpu:a100:2") {
+            $0.gres = try Validate.gres($1)
+        },
         OptionSpec(["--job-name", "-J"], value: "NAME", help: "job name (default hpcserve-APP)") {
             $0.jobName = try Validate.jobName($1)
         },
@@ -32,11 +36,15 @@ public enum ScriptCommand {
         OptionSpec(["--reservation"], value: "NAME", help: "reservation") {
             $0.reservation = try Validate.slurmName($1, option: "--reservation", what: "reservation name")
         },
-        OptionSpec(["--shared"], help: "do not ask for the whole node (less safe; warns)") { spec, _ in spec.exclusive = false },
-        OptionSpec(["--module"], value: "NAME", repeatable: true, help: "'module load NAME' before starting (repeatable)") {
+        OptionSpec(["--shared"], help: "do not ask for the whole node (less safe; warns)") { spec, _ in
+            spec.exclusive = false
+        },
+        OptionSpec(["--module"], value: "NAME", repeatable: true,
+                   help: "'module load NAME' before starting (repeatable)") {
             $0.modules.append(try Validate.module($1))
         },
-        OptionSpec(["--setup"], value: "LINE", repeatable: true, help: "your own shell line, placed verbatim (repeatable)") {
+        OptionSpec(["--setup"], value: "LINE", repeatable: true,
+                   help: "your own shell line, placed verbatim (repeatable)") {
             $0.setupLines.append(try Validate.setupLine($1))
         },
         OptionSpec(["--listen"], value: "socket|tcp", help: "where the server listens (default: the app's first)",
@@ -104,7 +112,8 @@ public enum ScriptCommand {
 
     /// `hpcserve script APP` for one app.
     static func appCommand(_ app: AppProfile) -> Command {
-        var command = Command(app.name, summary: app.summary, usage: "hpcserve script \(app.name) [OPTIONS] [-- SBATCH-OPTIONS]",
+        var command = Command(app.name, summary: app.summary,
+                              usage: "hpcserve script \(app.name) [OPTIONS] [-- SBATCH-OPTIONS]",
                               about: ["Print an sbatch script that starts \(app.title) on a compute node. "
                                       + app.notes.joined(separator: " ")]) { parsed, context in
             try run(app: app, parsed: parsed, context: context)
@@ -147,7 +156,9 @@ public enum ScriptCommand {
     /// Reads `script APP …` words and renders the script, writing nothing (`-o` is only checked)
     /// (nil when help was printed instead).
     public static func prepare(_ words: [String], context: Context) throws -> Prepared? {
-        guard let (_, path, parsed) = try Commands.resolve(command, path: ["script"], words, context: context) else { return nil }
+        guard let (_, path, parsed) = try Commands.resolve(command, path: ["script"], words, context: context) else {
+            return nil
+        }
         guard let app = Apps.named(path[1]) else { throw UsageError("unknown app \(Validate.show(path[1]))") }
         return try prepare(app: app, parsed: parsed, context: context)
     }
@@ -164,7 +175,8 @@ public enum ScriptCommand {
     /// Words that are no option belong after `--`.
     static func noStrayArguments(_ parsed: ParsedArguments) throws {
         if let extra = parsed.positionals.first {
-            throw UsageError("unexpected argument \(Validate.show(extra)); put sbatch options after '--' (e.g. -- --mail-type=END)")
+            throw UsageError("unexpected argument \(Validate.show(extra)); "
+                             + "put sbatch options after '--' (e.g. -- --mail-type=END)")
         }
     }
 
@@ -179,7 +191,8 @@ public enum ScriptCommand {
 
     /// Builds and validates the job from parsed flags; shared with the submit command. Each job
     /// option puts its own value in; what depends on more than one value is checked after.
-    public static func makeSpec(app: AppProfile, parsed: ParsedArguments, paths: SessionPaths, context: Context) throws -> JobSpec {
+    public static func makeSpec(app: AppProfile, parsed: ParsedArguments, paths: SessionPaths,
+                                context: Context) throws -> JobSpec {
         var spec = JobSpec(app: app, sessionRoot: paths.root)
         for option in jobOptions + app.options {
             guard let apply = option.apply else { continue }
@@ -190,7 +203,8 @@ public enum ScriptCommand {
             throw UsageError("\(app.title) cannot listen on a \(kind); use --listen \(app.listenModes[0].rawValue)")
         }
         if !spec.exclusive {
-            context.warn("--shared: other jobs may run on the same node, and their owners can reach 127.0.0.1 there; only the secret protects your server")
+            context.warn("--shared: other jobs may run on the same node, and their owners can reach 127.0.0.1 there; "
+                         + "only the secret protects your server")
         }
         if let extra = parsed.passthrough { spec.extraSbatch = try SbatchPassthrough.parse(extra, app: app) }
         return spec

@@ -18,11 +18,13 @@ public enum WatchCommand {
 
     /// `hpcserve APP`: submit, then watch.
     static func submitCommand(_ app: AppProfile) -> Command {
-        var command = Command(app.name, summary: app.summary, usage: "hpcserve \(app.name) [OPTIONS] [-- SBATCH-OPTIONS]", about: [
+        let usage = "hpcserve \(app.name) [OPTIONS] [-- SBATCH-OPTIONS]"
+        var command = Command(app.name, summary: app.summary, usage: usage, about: [
             """
-            Submit \(app.title) (the script 'hpcserve script \(app.name)' prints), wait for it gently (squeue backs off \
-            while pending; readiness comes from the session directory), forward a Unix socket in your private session \
-            directory on this login node to the server, check it answers, and print the laptop command. Then stay, \
+            Submit \(app.title) (the script 'hpcserve script \(app.name)' prints), wait for it gently (squeue \
+            backs off while pending; readiness comes from the session directory), forward a Unix socket in your \
+            private session directory on this login node to the server, check it answers, and print the laptop \
+            command. Then stay, \
             showing the time left and keeping the forward alive, until Ctrl-C (which asks whether to cancel the job) \
             or the job ends.
             """,
@@ -41,8 +43,8 @@ public enum WatchCommand {
 
     /// `hpcserve watch JOBID`.
     static let command: Command = {
-        var command = Command("watch", summary: "the same for a job submitted by hand", usage: "hpcserve watch JOBID [OPTIONS]",
-                              about: [
+        var command = Command("watch", summary: "the same for a job submitted by hand",
+                              usage: "hpcserve watch JOBID [OPTIONS]", about: [
             """
             Attach to a job submitted from a generated script (or reattach after Ctrl-C or --detach): wait for it, \
             forward, check, and print the laptop command, as 'hpcserve APP' does.
@@ -118,8 +120,8 @@ public enum SessionsCommand {
     ]
 
     static let listCommand: Command = {
-        var command = Command("list", summary: "your sessions: state, node, time left, URL", usage: "hpcserve list [--all] [--json]",
-                              about: [
+        var command = Command("list", summary: "your sessions: state, node, time left, URL",
+                              usage: "hpcserve list [--all] [--json]", about: [
             """
             Your sessions (~/.hpcserve/jobs): job id, app, state, node, time left and URL; running ones and the last 5 \
             that ended (--all: every one). Forwards of jobs that have ended are closed.
@@ -133,9 +135,9 @@ public enum SessionsCommand {
     }()
 
     static let stopCommand: Command = {
-        var command = Command("stop", summary: "cancel, close the forward, remove secrets", usage: "hpcserve stop JOBID",
-                              about: ["Cancel the job, close its forward, and remove its sockets and secrets (the log stays)."]) {
-            parsed, context in
+        let about = "Cancel the job, close its forward, and remove its sockets and secrets (the log stays)."
+        var command = Command("stop", summary: "cancel, close the forward, remove secrets",
+                              usage: "hpcserve stop JOBID", about: [about]) { parsed, context in
             try await stop(parsed, context: context)
         }
         command.argument = .jobs

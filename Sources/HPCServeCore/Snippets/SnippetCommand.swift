@@ -10,7 +10,8 @@ public enum SnippetCommand {
         OptionSpec(["--server"], value: "HOST", help: "the license server, as the gateway sees it"),
         OptionSpec(["--port"], value: "N", help: "the license server's port"),
         OptionSpec(["--env"], value: "VAR", repeatable: true,
-                   help: "export VAR=PORT@localhost (default MLM_LICENSE_FILE); a license variable, e.g. LM_LICENSE_FILE",
+                   help: "export VAR=PORT@localhost (default MLM_LICENSE_FILE); a license variable, "
+                       + "e.g. LM_LICENSE_FILE",
                    completion: .words(Validate.usualLicenseVariables)),
         OptionSpec(["--vendor-port"], value: "N", repeatable: true, help: "FlexLM vendor-daemon port, same number (repeatable)"),
         OptionSpec(["--port-range"], value: "A-B", help: "local ports to pick from (default 1024-65535 less the ephemeral range)"),
@@ -44,7 +45,8 @@ public enum SnippetCommand {
 
     static let licenseCommand: Command = {
         var command = Command("license", summary: "bash for a job: forward a license server's port through a gateway",
-                              usage: "hpcserve snippet license --gateway HOST --server HOST --port N [OPTIONS]", about: [
+                              usage: "hpcserve snippet license --gateway HOST --server HOST --port N [OPTIONS]",
+                              about: [
             """
             Print bash for a job script: picks a random free local port, starts \
             'ssh -f -N -o ExitOnForwardFailure=yes GATEWAY -L 127.0.0.1:PORT:SERVER:N' (retrying with another port \
@@ -63,7 +65,8 @@ public enum SnippetCommand {
     }()
 
     static let reverseTunnelCommand: Command = {
-        var command = Command("reverse-tunnel", summary: "bash for a job: tunnel back to a private socket on the login node",
+        var command = Command("reverse-tunnel",
+                              summary: "bash for a job: tunnel back to a private socket on the login node",
                               usage: "hpcserve snippet reverse-tunnel --port N [OPTIONS]", about: [
             """
             Print bash for a job script: 'ssh -f -N -R SOCKET:127.0.0.1:N $SLURM_SUBMIT_HOST', ending in a Unix socket \
@@ -83,8 +86,11 @@ public enum SnippetCommand {
 
     /// `snippet KIND …` from its words, without the dispatcher (for tests that run many at once).
     public static func run(_ words: [String], context: Context) throws -> ExitCode {
-        guard let (_, path, parsed) = try Commands.resolve(command, path: ["snippet"], words, context: context) else { return .success }
-        return try path[1] == licenseCommand.name ? runLicense(parsed, context: context) : runReverseTunnel(parsed, context: context)
+        guard let (_, path, parsed) = try Commands.resolve(command, path: ["snippet"], words, context: context) else {
+            return .success
+        }
+        return path[1] == licenseCommand.name
+            ? try runLicense(parsed, context: context) : try runReverseTunnel(parsed, context: context)
     }
 
     static func runLicense(_ parsed: ParsedArguments, context: Context) throws -> ExitCode {
@@ -97,7 +103,8 @@ public enum SnippetCommand {
         try noPositionals(parsed)
         let text = try reverseTunnel(parsed)
         if parsed.has("--insecure-tcp-port") {
-            context.warn("--insecure-tcp-port: every user on the login node can connect to that port; the default Unix socket in your private directory cannot be reached by them")
+            context.warn("--insecure-tcp-port: every user on the login node can connect to that port; "
+                         + "the default Unix socket in your private directory cannot be reached by them")
         }
         context.output.stdout(text)
         return .success

@@ -17,7 +17,8 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
             var spellings = Set<String>()
             for name in command.options.flatMap(\.names) {
                 #expect(spellings.insert(name).inserted, "\(what): two options are spelt \(name)")
-                #expect(name.wholeMatch(of: /--[a-z][a-z-]*|-[a-zA-Z]/) != nil, "\(what): \(name) is no option spelling")
+                #expect(name.wholeMatch(of: /--[a-z][a-z-]*|-[a-zA-Z]/) != nil,
+                        "\(what): \(name) is no option spelling")
             }
         }
         for command in Commands.all where !command.subcommands.isEmpty {
@@ -41,7 +42,8 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
             }
         }
         for option in app.options {
-            #expect(option.apply != nil && option.templateVariable != nil, "\(name) \(option.key) sets no template variable")
+            #expect(option.apply != nil && option.templateVariable != nil,
+                    "\(name) \(option.key) sets no template variable")
         }
     }
 
@@ -66,7 +68,9 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
                 #expect(line.hasPrefix("  hpcserve "), "\(what): wider than 80 columns: \(line)")
             }
             #expect(page.hasSuffix("\n") && !page.hasSuffix("\n\n"), "\(what)")
-            if !["help", "version"].contains(what) { #expect(page.contains("\nExamples:\n"), "\(what) has no examples") }
+            if !["help", "version"].contains(what) {
+                #expect(page.contains("\nExamples:\n"), "\(what) has no examples")
+            }
         }
     }
 
@@ -89,7 +93,9 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         var missing: [String] = []
         for (path, command) in Commands.leaves {
             for word in path where !mentions(word) { missing.append(word) }
-            for option in command.options where !mentions(option.key) { missing.append(path.joined(separator: " ") + " " + option.key) }
+            for option in command.options where !mentions(option.key) {
+                missing.append(path.joined(separator: " ") + " " + option.key)
+            }
         }
         #expect(missing.isEmpty, "not in share/man/man1/hpcserve.1: \(Set(missing).sorted())")
     }

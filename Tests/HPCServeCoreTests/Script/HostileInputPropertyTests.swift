@@ -223,7 +223,8 @@ final class ParallelResults<R: Sendable>: @unchecked Sendable {
             let command = ["script", shared.name]
             for app in Apps.all {
                 for spec in ScriptCommand.appCommand(app).options where spec.key != "--help" {
-                    if app.name == shared.name || app.options.contains(where: { $0.key == spec.key }) { add(spec, app: app) }
+                    let own = app.options.contains { $0.key == spec.key }
+                    if own || app.name == shared.name { add(spec, app: app) }
                 }
             }
             func add(_ spec: OptionSpec, app: AppProfile) {
@@ -535,7 +536,8 @@ final class ParallelResults<R: Sendable>: @unchecked Sendable {
                 case "script", "snippet":
                     covered = reached.contains("\(path[0]) \(path[1]) \(option.key)")
                 default:
-                    let asScript = Apps.named(path[0]).map { reached.contains("script \($0.name) \(option.key)") } ?? false
+                    let asScript = Apps.named(path[0]).map { reached.contains("script \($0.name) \(option.key)") }
+                        ?? false
                     covered = asScript || Self.watcherValueOptions.contains(option.key)
                 }
                 #expect(covered, "\(path.joined(separator: " ")) \(option.key) is met by no hostile value")
@@ -545,7 +547,8 @@ final class ParallelResults<R: Sendable>: @unchecked Sendable {
 
     /// A flag of any command given a value (`--json=VALUE`) is a one-line usage error, whatever the value.
     @Test func everyFlagOfEveryCommandRefusesAValue() async throws {
-        let values = HostileCorpus.values(canary: "/nonexistent/CANARY").enumerated().filter { $0.offset % 25 == 0 }.map(\.element)
+        let corpus = HostileCorpus.values(canary: "/nonexistent/CANARY")
+        let values = corpus.enumerated().filter { $0.offset % 25 == 0 }.map(\.element)
         for (path, command) in Commands.leaves {
             for flag in command.options where flag.valueName == nil {
                 for name in flag.names where name.hasPrefix("--") {
@@ -553,7 +556,8 @@ final class ParallelResults<R: Sendable>: @unchecked Sendable {
                         let words = path + [name + "=" + value]
                         let result = await runCLI(words, home: "/nonexistent-home")
                         #expect(result.code == .usage, "\(words.map(Validate.show)): \(result.stderr)")
-                        #expect(result.stdout.isEmpty && result.stderr.filter { $0 == "\n" }.count == 1, "\(words.map(Validate.show))")
+                        #expect(result.stdout.isEmpty && result.stderr.filter { $0 == "\n" }.count == 1,
+                                "\(words.map(Validate.show))")
                         #expect(Self.printsTrue(result.stderr), "\(Validate.show(result.stderr))")
                     }
                 }

@@ -71,11 +71,14 @@ public enum Commands {
     }()
 
     /// Every command that runs, with the words that select it (`["snippet", "license"]`).
-    public static var leaves: [(path: [String], command: Command)] {
-        func walk(_ command: Command, _ path: [String]) -> [([String], Command)] {
-            command.subcommands.isEmpty ? [(path, command)] : command.subcommands.flatMap { walk($0, path + [$0.name]) }
+    public static var leaves: [(path: [String], command: Command)] { leaves(of: all) }
+
+    /// The commands among `commands` and their subcommands that run, with the words that select them.
+    static func leaves(of commands: [Command], under path: [String] = []) -> [(path: [String], command: Command)] {
+        commands.flatMap { command in
+            command.subcommands.isEmpty
+                ? [(path + [command.name], command)] : leaves(of: command.subcommands, under: path + [command.name])
         }
-        return all.flatMap { walk($0, [$0.name]) }
     }
 
     static let help: Command = {

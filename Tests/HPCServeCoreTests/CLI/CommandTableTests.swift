@@ -24,6 +24,8 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         for command in Commands.all where !command.subcommands.isEmpty {
             #expect(command.run == nil, "\(command.name) picks a subcommand and runs nothing itself")
             #expect(Set(command.subcommands.map(\.name)).count == command.subcommands.count)
+            // The completion scripts know one level of groups.
+            #expect(command.subcommands.allSatisfy { $0.subcommands.isEmpty }, "\(command.name): groups do not nest")
         }
         let words = Commands.all.flatMap { [$0.name] + $0.aliases }
         #expect(Set(words).count == words.count, "two top-level commands share a word")

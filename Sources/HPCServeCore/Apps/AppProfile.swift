@@ -35,21 +35,6 @@ public enum ForwardCheck: Sendable, Equatable {
     case connect
 }
 
-/// An option only one app has (e.g. Jupyter's `--classic`), handed to its template.
-public struct AppOption: Sendable {
-    /// Spellings, long name first (`--classic`).
-    public let names: [String]
-    /// `nil` for a flag, else the value's name in help text.
-    public let valueName: String?
-    public let help: String
-    /// Template variable that receives the value (flags: "1" when given, "0" otherwise).
-    public let variable: String
-    /// The value when the option is not given.
-    public let defaultValue: String
-    /// Checks a given value and returns what the template gets.
-    public let validate: @Sendable (String) throws -> String
-}
-
 /// Everything hpcserve knows about one server application: data, plus one template.
 /// Adding an app means one profile here and one file in `Templates/`.
 public struct AppProfile: Sendable {
@@ -66,7 +51,9 @@ public struct AppProfile: Sendable {
     public let urlPath: String?
     /// The port suggested for the laptop end of the tunnel.
     public let laptopPort: Int
-    public let options: [AppOption]
+    /// The app's own options (e.g. Jupyter's `--classic`), each setting a template variable
+    /// (`OptionSpec.appFlag`, `OptionSpec.appValue`): help, completions and tests pick them up.
+    public let options: [OptionSpec]
     /// Lines for the script's header comment: what is special about this app.
     public let notes: [String]
     /// Further sbatch options the app needs, from its option values (e.g. `--ntasks` for ranks).
@@ -78,6 +65,8 @@ public struct AppProfile: Sendable {
     /// app option to use instead: they cannot also come through `--`.
     public var ownedSbatchOptions: [String: String] = [:]
     public var forwardCheck: ForwardCheck = .connect
+    /// A module name for the examples in help (`python/3.11`).
+    public var exampleModule = "NAME"
     /// Secret files the template writes into the session directory (besides connection.json),
     /// removed by `hpcserve stop`.
     public var secretFiles: [String] = []

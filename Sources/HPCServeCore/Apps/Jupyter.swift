@@ -11,11 +11,8 @@ extension Apps {
         urlPath: "/lab",
         laptopPort: 8888,
         options: [
-            AppOption(
-                names: ["--classic"], valueName: nil,
-                help: "'jupyter notebook' (needs the notebook package)",
-                variable: "JUPYTER_CLASSIC", defaultValue: "0",
-                validate: { $0 }),
+            .appFlag(["--classic"], help: "'jupyter notebook' (needs the notebook package)",
+                     variable: "JUPYTER_CLASSIC"),
         ],
         notes: [
             "The token reaches Jupyter through JUPYTER_TOKEN_FILE (a 0600 file, never argv);",
@@ -24,6 +21,7 @@ extension Apps {
         ]
         )
         profile.conditions = { values in ["CLASSIC": values["JUPYTER_CLASSIC"] == "1"] }
+        profile.exampleModule = "python/3.11"
         profile.forwardCheck = .httpWithToken(path: "/api/status")
         profile.client = { info, port in
             let url = "http://localhost:\(port)\(info.urlPath)?token=\(info.token)"

@@ -11,11 +11,10 @@ extension Apps {
         urlPath: nil,
         laptopPort: 11111,
         options: [
-            AppOption(
-                names: ["--ranks"], valueName: "N",
-                help: "run N pvserver ranks with srun (default 1: no srun)",
-                variable: "PARAVIEW_RANKS", defaultValue: "1",
-                validate: { String(try Validate.integer($0, option: "--ranks", range: 1...100_000)) }),
+            .appValue(["--ranks"], value: "N", help: "run N pvserver ranks with srun (default 1: no srun)",
+                      variable: "PARAVIEW_RANKS", default: "1") {
+                String(try Validate.integer($0, option: "--ranks", range: 1...100_000))
+            },
         ],
         notes: [
             "pvserver before 5.13 has no --bind-address and listens on every address of the node:",
@@ -30,6 +29,7 @@ extension Apps {
         }
         profile.conditions = { values in ["SRUN": (Int(values["PARAVIEW_RANKS"] ?? "") ?? 1) > 1] }
         profile.ownedSbatchOptions = ["ntasks": "--ranks N"]
+        profile.exampleModule = "ParaView/5.13"
         profile.forwardCheck = .connect
         profile.client = { info, port in
             let url = "cs://localhost:\(port)"

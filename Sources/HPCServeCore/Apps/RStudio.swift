@@ -18,6 +18,7 @@ extension Apps {
             "process on the node can connect to 127.0.0.1:PORT and meets the password check.",
         ]
         )
+        profile.exampleModule = "R/4.4"
         profile.forwardCheck = .httpAny(path: "/")
         profile.secretFiles = ["rstudio-password", "rstudio-secure-cookie-key"]
         profile.client = { info, port in

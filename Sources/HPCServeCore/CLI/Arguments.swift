@@ -1,20 +1,74 @@
-/// One option a command accepts.
+/// What a shell can offer for an option's value or a command's argument.
+public enum ValueCompletion: Sendable, Equatable {
+    /// Nothing to offer (a number, a name, free text).
+    case none
+    /// One of these words.
+    case words([String])
+    /// A file name.
+    case files
+    /// A Slurm partition (`sinfo -h -o %R`).
+    case partitions
+    /// One of your jobs (`squeue --me -h -o %i`).
+    case jobs
+    /// A command name (`hpcserve help COMMAND`).
+    case commands
+}
+
+/// One option a command accepts: its spellings, help, shell completion, and, for a job
+/// option, how its value is checked and put into the `JobSpec`.
 public struct OptionSpec: Sendable {
+    /// An app option's template variable and the value it has when the option is not given.
+    public struct TemplateVariable: Sendable, Equatable {
+        public let name: String
+        public let defaultValue: String
+    }
+
     /// Spellings, the long one first: `["--time", "-t"]`.
     public let names: [String]
     /// The value's name in help (`TIME`), or `nil` for a flag.
     public let valueName: String?
     public let repeatable: Bool
     public let help: String
+    public let completion: ValueCompletion
+    /// Checks one value and puts it into the job; called once per occurrence (a flag gets "").
+    /// `nil` for an option its command reads itself (`--output`, the watch settings, snippets).
+    public let apply: (@Sendable (inout JobSpec, String) throws -> Void)?
+    /// For an app's own option: the template variable it sets (see `app(_:value:…)`).
+    public let templateVariable: TemplateVariable?
 
-    public init(_ names: [String], value: String? = nil, repeatable: Bool = false, help: String) {
+    public init(_ names: [String], value: String? = nil, repeatable: Bool = false, help: String,
+                completion: ValueCompletion = .none, templateVariable: TemplateVariable? = nil,
+                apply: (@Sendable (inout JobSpec, String) throws -> Void)? = nil) {
         self.names = names
         self.valueName = value
         self.repeatable = repeatable
         self.help = help
+        self.completion = completion
+        self.templateVariable = templateVariable
+        self.apply = apply
     }
 
     public var key: String { names[0] }
+
+    /// An app's own flag (Jupyter's `--classic`): its template variable is "1" when given, else "0".
+    public static func appFlag(_ names: [String], help: String, variable: String) -> OptionSpec {
+        let template = TemplateVariable(name: variable, defaultValue: "0")
+        return OptionSpec(names, help: help, templateVariable: template) { spec, _ in spec.appValues[variable] = "1" }
+    }
+
+    /// An app's own option with a value (ParaView's `--ranks N`): `validate` checks it and
+    /// returns what the template variable gets.
+    public static func appValue(_ names: [String], value: String, help: String, variable: String,
+                                default defaultValue: String, completion: ValueCompletion = .none,
+                                validate: @escaping @Sendable (String) throws -> String) -> OptionSpec {
+        OptionSpec(names, value: value, help: help, completion: completion,
+                   templateVariable: TemplateVariable(name: variable, defaultValue: defaultValue)) { spec, given in
+            spec.appValues[variable] = try validate(given)
+        }
+    }
+
+    /// `-h, --help`, which every command has.
+    public static let help = OptionSpec(["--help", "-h"], help: "show this help")
 }
 
 /// What a command line holds once read against a command's options.

@@ -33,39 +33,6 @@ public enum HPCServe {
     }
 
     static func dispatch(_ arguments: [String], context: Context) async throws -> ExitCode {
-        guard let first = arguments.first else {
-            context.output.stderr(Help.fit(Help.main))
-            return .usage
-        }
-        let rest = Array(arguments.dropFirst())
-        switch first {
-        case "-h", "--help", "help":
-            // `help help`, `help --help`: the main help (asking again would never end).
-            if let topic = rest.first, !["-h", "--help", "help"].contains(topic) {
-                return try await dispatch([topic, "--help"], context: context)
-            }
-            context.output.stdout(Help.fit(Help.main))
-            return .success
-        case "--version", "version":
-            context.output.stdout("hpcserve \(ScriptRenderer.version)\n")
-            return .success
-        case "script":
-            return try ScriptCommand.run(rest, context: context)
-        case "snippet":
-            return try SnippetCommand.run(rest, context: context)
-        case "watch":
-            return try await WatchCommand.watch(rest, context: context)
-        case "list":
-            return try await SessionsCommand.list(rest, context: context)
-        case "stop":
-            return try await SessionsCommand.stop(rest, context: context)
-        default:
-            if let app = Apps.named(first) {
-                return try await WatchCommand.submit(app: app, rest, context: context)
-            }
-            let commands = ["script", "snippet", "watch", "list", "stop", "help", "version"] + Apps.all.map(\.name)
-            let hint = Suggest.closest(to: first, in: commands).map { "; did you mean '\($0)'?" } ?? "; see 'hpcserve --help'"
-            throw UsageError("unknown command \(Validate.show(first))\(hint)")
-        }
+        try await Commands.dispatch(arguments, context: context)
     }
 }

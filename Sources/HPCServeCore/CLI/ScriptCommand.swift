@@ -2,33 +2,130 @@ import Foundation
 
 /// `hpcserve script APP [options] [-- sbatch options]`: print or write an sbatch script.
 public enum ScriptCommand {
-    /// Options every app's job takes (also used by the submit-and-watch command).
+    /// Options every app's job takes (also used by the submit-and-watch command), each with how
+    /// its value is checked and put into the job.
     public static let jobOptions: [OptionSpec] = [
-        OptionSpec(["--time", "-t"], value: "TIME", help: "time limit: M, M:S, H:M:S, D-H, D-H:M or D-H:M:S"),
-        OptionSpec(["--partition", "-p"], value: "NAME", help: "partition (queue)"),
-        OptionSpec(["--account", "-A"], value: "NAME", help: "account to charge"),
-        OptionSpec(["--qos", "-q"], value: "NAME", help: "quality of service"),
-        OptionSpec(["--cpus-per-task", "-c"], value: "N", help: "CPUs for the server"),
-        OptionSpec(["--mem"], value: "SIZE", help: "memory per node, e.g. 16G"),
-        OptionSpec(["--gpus", "-G"], value: "[TYPE:]N", help: "GPUs, e.g. 1 or a100:2"),
-        OptionSpec(["--gres"], value: "LIST", help: "generic resources, e.g. gpu:a100:2"),
-        OptionSpec(["--job-name", "-J"], value: "NAME", help: "job name (default hpcserve-APP)"),
-        OptionSpec(["--constraint", "-C"], value: "FEATURES", help: "node features, e.g. skylake&ib"),
-        OptionSpec(["--reservation"], value: "NAME", help: "reservation"),
-        OptionSpec(["--shared"], help: "do not ask for the whole node (less safe; warns)"),
-        OptionSpec(["--module"], value: "NAME", repeatable: true, help: "'module load NAME' before starting (repeatable)"),
+        OptionSpec(["--time", "-t"], value: "TIME", help: "time limit: M, M:S, H:M:S, D-H, D-H:M or D-H:M:S") {
+            $0.time = try Validate.time($1)
+        },
+        OptionSpec(["--partition", "-p"], value: "NAME", help: "partition (queue)", completion: .partitions) {
+            $0.partition = try Validate.slurmName($1, option: "--partition", what: "partition name")
+        },
+        OptionSpec(["--account", "-A"], value: "NAME", help: "account to charge") {
+            $0.account = try Validate.slurmName($1, option: "--account", what: "account name")
+        },
+        OptionSpec(["--qos", "-q"], value: "NAME", help: "quality of service") {
+            $0.qos = try Validate.slurmName($1, option: "--qos", what: "QOS name")
+        },
+        OptionSpec(["--cpus-per-task", "-c"], value: "N", help: "CPUs for the server") {
+            $0.cpusPerTask = try Validate.integer($1, option: "--cpus-per-task", range: 1...100_000)
+        },
+        OptionSpec(["--mem"], value: "SIZE", help: "memory per node, e.g. 16G") { $0.memory = try Validate.memory($1) },
+        OptionSpec(["--gpus", "-G"], value: "[TYPE:]N", help: "GPUs, e.g. 1 or a100:2") {
+            $0.gpus = try Validate.gpus($1)
+        },
+        OptionSpec(["--gres"], value: "LIST", help: "generic resources, e.g. gpu:a100:2") {
+            $0.gres = try Validate.gres($1)
+        },
+        OptionSpec(["--job-name", "-J"], value: "NAME", help: "job name (default hpcserve-APP)") {
+            $0.jobName = try Validate.jobName($1)
+        },
+        OptionSpec(["--constraint", "-C"], value: "FEATURES", help: "node features, e.g. skylake&ib") {
+            $0.constraint = try Validate.constraint($1)
+        },
+        OptionSpec(["--reservation"], value: "NAME", help: "reservation") {
+            $0.reservation = try Validate.slurmName($1, option: "--reservation", what: "reservation name")
+        },
+        OptionSpec(["--shared"], help: "do not ask for the whole node (less safe; warns)") { spec, _ in
+            spec.exclusive = false
+        },
+        OptionSpec(["--module"], value: "NAME", repeatable: true,
+                   help: "'module load NAME' before starting (repeatable)") {
+            $0.modules.append(try Validate.module($1))
+        },
         OptionSpec(["--setup"], value: "LINE", repeatable: true,
-                   help: "your own shell line, placed verbatim (repeatable)"),
-        OptionSpec(["--listen"], value: "socket|tcp", help: "where the server listens (default: the app's first)"),
-        OptionSpec(["--reverse-tunnel"], help: "the job tunnels back to a socket on the login node"),
-        OptionSpec(["--ready-timeout"], value: "SECONDS", help: "how long to wait for the server (default 300)"),
-        OptionSpec(["--template"], value: "FILE", help: "use FILE as the app's template"),
+                   help: "your own shell line, placed verbatim (repeatable)") {
+            $0.setupLines.append(try Validate.setupLine($1))
+        },
+        OptionSpec(["--listen"], value: "socket|tcp", help: "where the server listens (default: the app's first)",
+                   completion: .words(ListenMode.allCases.map(\.rawValue))) {
+            guard let mode = ListenMode(rawValue: $1) else {
+                let modes = ListenMode.allCases.map(\.rawValue).joined(separator: ", ")
+                throw UsageError("--listen value \(Validate.show($1)) is not one of: \(modes)")
+            }
+            $0.listen = mode
+        },
+        OptionSpec(["--reverse-tunnel"], help: "the job tunnels back to a socket on the login node") { spec, _ in
+            spec.reverseTunnel = true
+        },
+        OptionSpec(["--ready-timeout"], value: "SECONDS", help: "how long to wait for the server (default 300)") {
+            $0.readyTimeout = try Validate.integer($1, option: "--ready-timeout", range: 5...86_400)
+        },
+        // Read by `render`: it picks the template, and is no part of the job.
+        OptionSpec(["--template"], value: "FILE", help: "use FILE as the app's template", completion: .files),
     ]
 
     static let ownOptions: [OptionSpec] = [
-        OptionSpec(["--output", "-o"], value: "FILE", help: "write the script to FILE instead of standard output"),
-        OptionSpec(["--help", "-h"], help: "show this help"),
+        OptionSpec(["--output", "-o"], value: "FILE", help: "write the script to FILE instead of standard output",
+                   completion: .files),
+        .help,
     ]
+
+    /// The option groups of a job for `app`, as `script APP` and `APP` list them in help.
+    static func jobOptionGroups(_ app: AppProfile) -> [OptionGroup] {
+        [OptionGroup("Job options (sbatch's own spellings)", jobOptions)]
+            + (app.options.isEmpty ? [] : [OptionGroup("\(app.title) options", app.options)])
+    }
+
+    /// What may follow `--`, for the help of `script APP` and `APP`.
+    static func passthroughNote(_ app: AppProfile) -> String {
+        let appOwned = app.ownedSbatchOptions.keys.sorted().map { ", --" + $0 }.joined()
+        return """
+            After '--': further sbatch options (e.g. -- --mail-type=END -w node07), checked and written as #SBATCH \
+            lines. Those hpcserve writes itself are refused (--nodes, --output, --error, --signal, \
+            --exclusive\(appOwned), and the job options above: use those), and --export may not set BASH_ENV, ENV \
+            or LD_* variables. --setup lines are your own trusted code, placed into the script verbatim.
+            """
+    }
+
+    /// `hpcserve script APP`.
+    public static let command: Command = {
+        let names = Apps.all.map(\.name).joined(separator: ", ")
+        var command = Command("script", summary: "print an sbatch script for APP",
+                              usage: "hpcserve script APP [OPTIONS] [-- SBATCH-OPTIONS]", about: [
+            """
+            Print an sbatch script that starts APP (\(names)) on a compute node, bound to 127.0.0.1 or a private Unix \
+            socket, with a per-job secret. Submit it yourself with sbatch; the script writes \
+            ~/.hpcserve/jobs/JOBID/connection.json once the server answers.
+            """,
+        ])
+        command.subcommands = Apps.all.map(appCommand)
+        command.subcommandNoun = "app"
+        command.notes = ["Run 'hpcserve script APP --help' for the options of one app."]
+        command.examples = [
+            "hpcserve script jupyter --time 2:00:00 > jupyter.sh && sbatch jupyter.sh",
+            "hpcserve script jupyter -t 8:00:00 --setup 'source ~/venvs/lab/bin/activate'",
+            "hpcserve script rstudio -t 4:00:00 --module R/4.4 -- --mail-type=END",
+        ]
+        return command
+    }()
+
+    /// `hpcserve script APP` for one app.
+    static func appCommand(_ app: AppProfile) -> Command {
+        var command = Command(app.name, summary: app.summary,
+                              usage: "hpcserve script \(app.name) [OPTIONS] [-- SBATCH-OPTIONS]",
+                              about: ["Print an sbatch script that starts \(app.title) on a compute node. "
+                                      + app.notes.joined(separator: " ")]) { parsed, context in
+            try run(app: app, parsed: parsed, context: context)
+        }
+        command.optionGroups = jobOptionGroups(app) + [OptionGroup("Output", ownOptions)]
+        command.notes = [passthroughNote(app)]
+        command.examples = [
+            "hpcserve script \(app.name) --time 2:00:00 > \(app.name).sh && sbatch \(app.name).sh",
+            "hpcserve script \(app.name) -t 1-00:00:00 -p gpu -G 1 --module \(app.exampleModule)",
+        ]
+        return command
+    }
 
     /// What `script` will do: the text, and where to write it (nil: stdout).
     public struct Prepared: Sendable {
@@ -40,8 +137,8 @@ public enum ScriptCommand {
         public let paths: SessionPaths
     }
 
-    public static func run(_ words: [String], context: Context) throws -> ExitCode {
-        guard let prepared = try prepare(words, context: context) else { return .success }
+    static func run(app: AppProfile, parsed: ParsedArguments, context: Context) throws -> ExitCode {
+        let prepared = try prepare(app: app, parsed: parsed, context: context)
         // sbatch opens the job's output file before the script runs: the jobs directory
         // must exist, and be private, by then.
         for dir in try prepared.paths.ensurePrivate() { context.note("created private directory \(dir) (0700)") }
@@ -56,34 +153,31 @@ public enum ScriptCommand {
         return .success
     }
 
-    /// Reads the words and renders the script, writing nothing (`-o` is only checked)
+    /// Reads `script APP …` words and renders the script, writing nothing (`-o` is only checked)
     /// (nil when help was printed instead).
     public static func prepare(_ words: [String], context: Context) throws -> Prepared? {
-        if words.isEmpty || words.first == "--help" || words.first == "-h" {
-            if words.isEmpty { throw UsageError("which app? use 'hpcserve script APP', APP one of: \(Apps.all.map(\.name).joined(separator: ", "))") }
-            context.output.stdout(Help.fit(Help.script))
+        guard let (_, path, parsed) = try Commands.resolve(command, path: ["script"], words, context: context) else {
             return nil
         }
-        let appName = words[0]
-        guard let app = Apps.named(appName) else {
-            let names = Apps.all.map(\.name)
-            let hint = Suggest.closest(to: appName, in: names).map { "did you mean '\($0)'? " } ?? ""
-            throw UsageError("unknown app \(Validate.show(appName)); \(hint)choose one of: \(names.joined(separator: ", "))")
-        }
-        let options = jobOptions + app.options.map { OptionSpec($0.names, value: $0.valueName, help: $0.help) } + ownOptions
-        let parsed = try ArgumentReader.read(Array(words.dropFirst()), options: options, command: "script \(app.name)")
-        if parsed.has("--help") {
-            context.output.stdout(Help.fit(Help.scriptApp(app)))
-            return nil
-        }
-        if let extra = parsed.positionals.first {
-            throw UsageError("unexpected argument \(Validate.show(extra)); put sbatch options after '--' (e.g. -- --mail-type=END)")
-        }
+        guard let app = Apps.named(path[1]) else { throw UsageError("unknown app \(Validate.show(path[1]))") }
+        return try prepare(app: app, parsed: parsed, context: context)
+    }
+
+    static func prepare(app: AppProfile, parsed: ParsedArguments, context: Context) throws -> Prepared {
+        try noStrayArguments(parsed)
         let (text, paths) = try render(app: app, parsed: parsed, context: context)
         let value = parsed.value("--output")
         let output = try value.map { context.absolute(try Validate.path($0, option: "--output")) }
         if let output, let value { _ = try OutputFile.check(output, value: value) }
         return Prepared(text: text, outputFile: output, outputValue: value, paths: paths)
+    }
+
+    /// Words that are no option belong after `--`.
+    static func noStrayArguments(_ parsed: ParsedArguments) throws {
+        if let extra = parsed.positionals.first {
+            throw UsageError("unexpected argument \(Validate.show(extra)); "
+                             + "put sbatch options after '--' (e.g. -- --mail-type=END)")
+        }
     }
 
     /// The script for `app` from parsed flags, and the session paths it uses.
@@ -95,40 +189,22 @@ public enum ScriptCommand {
         return (try ScriptRenderer.render(spec, templates: templates), paths)
     }
 
-    /// Builds and validates the job from parsed flags; shared with the submit command.
-    public static func makeSpec(app: AppProfile, parsed: ParsedArguments, paths: SessionPaths, context: Context) throws -> JobSpec {
+    /// Builds and validates the job from parsed flags; shared with the submit command. Each job
+    /// option puts its own value in; what depends on more than one value is checked after.
+    public static func makeSpec(app: AppProfile, parsed: ParsedArguments, paths: SessionPaths,
+                                context: Context) throws -> JobSpec {
         var spec = JobSpec(app: app, sessionRoot: paths.root)
-        if let v = parsed.value("--time") { spec.time = try Validate.time(v) }
-        if let v = parsed.value("--partition") { spec.partition = try Validate.slurmName(v, option: "--partition", what: "partition name") }
-        if let v = parsed.value("--account") { spec.account = try Validate.slurmName(v, option: "--account", what: "account name") }
-        if let v = parsed.value("--qos") { spec.qos = try Validate.slurmName(v, option: "--qos", what: "QOS name") }
-        if let v = parsed.value("--cpus-per-task") { spec.cpusPerTask = try Validate.integer(v, option: "--cpus-per-task", range: 1...100_000) }
-        if let v = parsed.value("--mem") { spec.memory = try Validate.memory(v) }
-        if let v = parsed.value("--gpus") { spec.gpus = try Validate.gpus(v) }
-        if let v = parsed.value("--gres") { spec.gres = try Validate.gres(v) }
-        if let v = parsed.value("--job-name") { spec.jobName = try Validate.jobName(v) }
-        if let v = parsed.value("--constraint") { spec.constraint = try Validate.constraint(v) }
-        if let v = parsed.value("--reservation") { spec.reservation = try Validate.slurmName(v, option: "--reservation", what: "reservation name") }
-        spec.modules = try parsed.all("--module").map { try Validate.module($0) }
-        spec.setupLines = try parsed.all("--setup").map { try Validate.setupLine($0) }
-        if let v = parsed.value("--listen") {
-            guard let mode = ListenMode(rawValue: v) else {
-                throw UsageError("--listen value \(Validate.show(v)) is not one of: socket, tcp")
-            }
-            guard app.listenModes.contains(mode) else {
-                throw UsageError("\(app.title) cannot listen on a \(mode == .socket ? "Unix socket" : "TCP port"); use --listen \(app.listenModes[0].rawValue)")
-            }
-            spec.listen = mode
+        for option in jobOptions + app.options {
+            guard let apply = option.apply else { continue }
+            for value in parsed.all(option.key) { try apply(&spec, value) }
         }
-        spec.reverseTunnel = parsed.has("--reverse-tunnel")
-        if let v = parsed.value("--ready-timeout") { spec.readyTimeout = try Validate.integer(v, option: "--ready-timeout", range: 5...86_400) }
-        for option in app.options {
-            guard let given = parsed.values[option.names[0]] else { continue }
-            spec.appValues[option.variable] = option.valueName == nil ? "1" : try option.validate(given.last!)
+        guard app.listenModes.contains(spec.listen) else {
+            let kind = spec.listen == .socket ? "Unix socket" : "TCP port"
+            throw UsageError("\(app.title) cannot listen on a \(kind); use --listen \(app.listenModes[0].rawValue)")
         }
-        if parsed.has("--shared") {
-            spec.exclusive = false
-            context.warn("--shared: other jobs may run on the same node, and their owners can reach 127.0.0.1 there; only the secret protects your server")
+        if !spec.exclusive {
+            context.warn("--shared: other jobs may run on the same node, and their owners can reach 127.0.0.1 there; "
+                         + "only the secret protects your server")
         }
         if let extra = parsed.passthrough { spec.extraSbatch = try SbatchPassthrough.parse(extra, app: app) }
         return spec

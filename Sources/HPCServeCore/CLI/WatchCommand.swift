@@ -13,21 +13,58 @@ public enum WatchCommand {
         OptionSpec(["--json"], help: "print one JSON object instead of the laptop instructions"),
         OptionSpec(["--login-host"], value: "HOST", help: "this login node's public name (default $HPCSERVE_LOGIN_HOST or hostname)"),
         OptionSpec(["--laptop-port"], value: "N", help: "the port to use on the laptop (default: the app's, 8888 for Jupyter)"),
-        OptionSpec(["--help", "-h"], help: "show this help"),
+        .help,
     ]
 
+    /// `hpcserve APP`: submit, then watch.
+    static func submitCommand(_ app: AppProfile) -> Command {
+        let usage = "hpcserve \(app.name) [OPTIONS] [-- SBATCH-OPTIONS]"
+        var command = Command(app.name, summary: app.summary, usage: usage, about: [
+            """
+            Submit \(app.title) (the script 'hpcserve script \(app.name)' prints), wait for it gently (squeue \
+            backs off while pending; readiness comes from the session directory), forward a Unix socket in your \
+            private session directory on this login node to the server, check it answers, and print the laptop \
+            command. Then stay, \
+            showing the time left and keeping the forward alive, until Ctrl-C (which asks whether to cancel the job) \
+            or the job ends.
+            """,
+        ]) { parsed, context in
+            try await submit(app: app, parsed: parsed, context: context)
+        }
+        command.optionGroups = ScriptCommand.jobOptionGroups(app) + [OptionGroup("Watch options", watchOptions)]
+        command.notes = [ScriptCommand.passthroughNote(app)]
+        command.examples = [
+            "hpcserve \(app.name) --time 2:00:00",
+            "hpcserve \(app.name) -t 8:00:00 -p gpu -G 1 --module \(app.exampleModule) --detach",
+            "hpcserve \(app.name) -t 30 --json --cancel-on-exit",
+        ]
+        return command
+    }
+
+    /// `hpcserve watch JOBID`.
+    static let command: Command = {
+        var command = Command("watch", summary: "the same for a job submitted by hand",
+                              usage: "hpcserve watch JOBID [OPTIONS]", about: [
+            """
+            Attach to a job submitted from a generated script (or reattach after Ctrl-C or --detach): wait for it, \
+            forward, check, and print the laptop command, as 'hpcserve APP' does.
+            """,
+        ]) { parsed, context in
+            try await watch(parsed, context: context)
+        }
+        command.optionGroups = [OptionGroup("Options", watchOptions)]
+        command.argument = .jobs
+        command.examples = [
+            "sbatch jupyter.sh          # Submitted batch job 4242",
+            "hpcserve watch 4242",
+            "hpcserve watch 4242 --json --detach",
+        ]
+        return command
+    }()
+
     /// `hpcserve APP …`: render, create the session, submit with sbatch, watch.
-    public static func submit(app: AppProfile, _ words: [String], context: Context) async throws -> ExitCode {
-        let options = ScriptCommand.jobOptions + app.options.map { OptionSpec($0.names, value: $0.valueName, help: $0.help) }
-            + watchOptions
-        let parsed = try ArgumentReader.read(words, options: options, command: app.name)
-        if parsed.has("--help") {
-            context.output.stdout(Help.fit(Help.submit(app)))
-            return .success
-        }
-        if let extra = parsed.positionals.first {
-            throw UsageError("unexpected argument \(Validate.show(extra)); put sbatch options after '--' (e.g. -- --mail-type=END)")
-        }
+    static func submit(app: AppProfile, parsed: ParsedArguments, context: Context) async throws -> ExitCode {
+        try ScriptCommand.noStrayArguments(parsed)
         let watch = try watchSettings(parsed, context: context)
         let (text, paths) = try ScriptCommand.render(app: app, parsed: parsed, context: context)
         try paths.ensurePrivate()
@@ -37,12 +74,7 @@ public enum WatchCommand {
     }
 
     /// `hpcserve watch JOBID`.
-    public static func watch(_ words: [String], context: Context) async throws -> ExitCode {
-        let parsed = try ArgumentReader.read(words, options: watchOptions, command: "watch")
-        if parsed.has("--help") {
-            context.output.stdout(Help.fit(Help.watch))
-            return .success
-        }
+    static func watch(_ parsed: ParsedArguments, context: Context) async throws -> ExitCode {
         guard parsed.positionals.count == 1 else {
             throw UsageError("give one job id: hpcserve watch JOBID")
         }
@@ -84,8 +116,34 @@ public enum WatchCommand {
 public enum SessionsCommand {
     static let listOptions = [
         OptionSpec(["--all"], help: "every session, not only running ones and the last 5 ended"),
-        OptionSpec(["--json"], help: "one JSON array"), OptionSpec(["--help", "-h"], help: "show this help"),
+        OptionSpec(["--json"], help: "one JSON array"), .help,
     ]
+
+    static let listCommand: Command = {
+        var command = Command("list", summary: "your sessions: state, node, time left, URL",
+                              usage: "hpcserve list [--all] [--json]", about: [
+            """
+            Your sessions (~/.hpcserve/jobs): job id, app, state, node, time left and URL; running ones and the last 5 \
+            that ended (--all: every one). Forwards of jobs that have ended are closed.
+            """,
+        ]) { parsed, context in
+            try await list(parsed, context: context)
+        }
+        command.optionGroups = [OptionGroup("Options", listOptions)]
+        command.examples = ["hpcserve list", "hpcserve list --json"]
+        return command
+    }()
+
+    static let stopCommand: Command = {
+        let about = "Cancel the job, close its forward, and remove its sockets and secrets (the log stays)."
+        var command = Command("stop", summary: "cancel, close the forward, remove secrets",
+                              usage: "hpcserve stop JOBID", about: [about]) { parsed, context in
+            try await stop(parsed, context: context)
+        }
+        command.argument = .jobs
+        command.examples = ["hpcserve stop 4242"]
+        return command
+    }()
 
     /// The job ids with a session directory, newest first.
     static func sessions(_ paths: SessionPaths) -> [String] {
@@ -93,9 +151,7 @@ public enum SessionsCommand {
         return names.filter(\.isASCIIDigits).sorted { Int($0) ?? 0 > Int($1) ?? 0 }
     }
 
-    public static func list(_ words: [String], context: Context) async throws -> ExitCode {
-        let parsed = try ArgumentReader.read(words, options: listOptions, command: "list")
-        if parsed.has("--help") { context.output.stdout(Help.fit(Help.list)); return .success }
+    static func list(_ parsed: ParsedArguments, context: Context) async throws -> ExitCode {
         let paths = try SessionPaths.from(context)
         let jobs = sessions(paths)
         let statuses = try await Slurm(runner: context.runner).query(jobs: jobs)
@@ -138,9 +194,7 @@ public enum SessionsCommand {
         return .success
     }
 
-    public static func stop(_ words: [String], context: Context) async throws -> ExitCode {
-        let parsed = try ArgumentReader.read(words, options: [OptionSpec(["--help", "-h"], help: "show this help")], command: "stop")
-        if parsed.has("--help") { context.output.stdout(Help.fit(Help.stop)); return .success }
+    static func stop(_ parsed: ParsedArguments, context: Context) async throws -> ExitCode {
         guard parsed.positionals.count == 1 else { throw UsageError("give one job id: hpcserve stop JOBID") }
         let job = try Slurm.jobID(parsed.positionals[0])
         let paths = try SessionPaths.from(context)

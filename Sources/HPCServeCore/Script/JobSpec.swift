@@ -33,7 +33,7 @@ public struct JobSpec: Sendable {
         self.sessionRoot = sessionRoot
         self.jobName = "hpcserve-\(app.name)"
         self.listen = app.listenModes[0]
-        for option in app.options { appValues[option.variable] = option.defaultValue }
+        for variable in app.options.compactMap(\.templateVariable) { appValues[variable.name] = variable.defaultValue }
     }
 
     /// Seconds before the time limit at which Slurm tells the script to stop cleanly.

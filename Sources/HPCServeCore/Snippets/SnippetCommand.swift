@@ -10,47 +10,103 @@ public enum SnippetCommand {
         OptionSpec(["--server"], value: "HOST", help: "the license server, as the gateway sees it"),
         OptionSpec(["--port"], value: "N", help: "the license server's port"),
         OptionSpec(["--env"], value: "VAR", repeatable: true,
-                   help: "export VAR=PORT@localhost (default MLM_LICENSE_FILE); a license variable, e.g. LM_LICENSE_FILE"),
+                   help: "export VAR=PORT@localhost (default MLM_LICENSE_FILE); a license variable, "
+                       + "e.g. LM_LICENSE_FILE",
+                   completion: .words(Validate.usualLicenseVariables)),
         OptionSpec(["--vendor-port"], value: "N", repeatable: true, help: "FlexLM vendor-daemon port, same number (repeatable)"),
         OptionSpec(["--port-range"], value: "A-B", help: "local ports to pick from (default 1024-65535 less the ephemeral range)"),
         OptionSpec(["--attempts"], value: "K", help: "ports to try before failing the job (default 20)"),
-        OptionSpec(["--help", "-h"], help: "show this help"),
+        .help,
     ]
 
     static let reverseOptions: [OptionSpec] = [
         OptionSpec(["--port"], value: "N", help: "the server's port on the node (127.0.0.1)"),
         OptionSpec(["--host"], value: "HOST", help: "where the tunnel ends (default $SLURM_SUBMIT_HOST)"),
-        OptionSpec(["--socket"], value: "PATH", help: "socket there (default ~/.hpcserve/jobs/ID/server.sock)"),
+        OptionSpec(["--socket"], value: "PATH", help: "socket there (default ~/.hpcserve/jobs/ID/server.sock)",
+                   completion: .files),
         OptionSpec(["--insecure-tcp-port"], value: "N", help: "a TCP port instead: open to EVERY user there"),
         OptionSpec(["--laptop-port"], value: "N", help: "port for the laptop command (default 8888)"),
-        OptionSpec(["--help", "-h"], help: "show this help"),
+        .help,
     ]
 
+    /// `hpcserve snippet license|reverse-tunnel`.
+    static let command: Command = {
+        var command = Command("snippet", summary: "bash to paste into a job script",
+                              usage: "hpcserve snippet license|reverse-tunnel [OPTIONS]",
+                              about: ["Print bash to paste into an existing job script."])
+        command.subcommands = [licenseCommand, reverseTunnelCommand]
+        command.subcommandNoun = "snippet"
+        command.examples = [
+            "hpcserve snippet license --gateway gw01 --server lic.example.org --port 27000",
+            "hpcserve snippet reverse-tunnel --port 8888",
+        ]
+        return command
+    }()
+
+    static let licenseCommand: Command = {
+        var command = Command("license", summary: "bash for a job: forward a license server's port through a gateway",
+                              usage: "hpcserve snippet license --gateway HOST --server HOST --port N [OPTIONS]",
+                              about: [
+            """
+            Print bash for a job script: picks a random free local port, starts \
+            'ssh -f -N -o ExitOnForwardFailure=yes GATEWAY -L 127.0.0.1:PORT:SERVER:N' (retrying with another port \
+            when the bind fails), exports VAR=PORT@localhost, and ends the tunnel when the job ends.
+            """,
+        ]) { parsed, context in
+            try runLicense(parsed, context: context)
+        }
+        command.optionGroups = [OptionGroup("Options", licenseOptions)]
+        command.examples = [
+            "hpcserve snippet license --gateway gw01 --server lic.example.org --port 27000",
+            "hpcserve snippet license --gateway gw1 --server flexlm.example.org --port 27000 \\",
+            "    --vendor-port 27001 --env LM_LICENSE_FILE --env MLM_LICENSE_FILE",
+        ]
+        return command
+    }()
+
+    static let reverseTunnelCommand: Command = {
+        var command = Command("reverse-tunnel",
+                              summary: "bash for a job: tunnel back to a private socket on the login node",
+                              usage: "hpcserve snippet reverse-tunnel --port N [OPTIONS]", about: [
+            """
+            Print bash for a job script: 'ssh -f -N -R SOCKET:127.0.0.1:N $SLURM_SUBMIT_HOST', ending in a Unix socket \
+            in your private session directory on the login node (never a TCP port there, unless you ask with \
+            --insecure-tcp-port), and ends the tunnel when the job ends.
+            """,
+        ]) { parsed, context in
+            try runReverseTunnel(parsed, context: context)
+        }
+        command.optionGroups = [OptionGroup("Options", reverseOptions)]
+        command.examples = [
+            "hpcserve snippet reverse-tunnel --port 8888",
+            "hpcserve snippet reverse-tunnel --port 6006 --socket /home/me/.tb/tb.sock",
+        ]
+        return command
+    }()
+
+    /// `snippet KIND …` from its words, without the dispatcher (for tests that run many at once).
     public static func run(_ words: [String], context: Context) throws -> ExitCode {
-        guard let kind = words.first, kind != "--help", kind != "-h" else {
-            context.output.stdout(Help.fit(Help.snippet))
-            return words.isEmpty ? .usage : .success
+        guard let (_, path, parsed) = try Commands.resolve(command, path: ["snippet"], words, context: context) else {
+            return .success
         }
-        let rest = Array(words.dropFirst())
-        switch kind {
-        case "license":
-            let parsed = try ArgumentReader.read(rest, options: licenseOptions, command: "snippet license")
-            if parsed.has("--help") { context.output.stdout(Help.fit(Help.snippetLicense)); return .success }
-            try noPositionals(parsed)
-            context.output.stdout(try license(parsed))
-        case "reverse-tunnel":
-            let parsed = try ArgumentReader.read(rest, options: reverseOptions, command: "snippet reverse-tunnel")
-            if parsed.has("--help") { context.output.stdout(Help.fit(Help.snippetReverseTunnel)); return .success }
-            try noPositionals(parsed)
-            let text = try reverseTunnel(parsed)
-            if parsed.has("--insecure-tcp-port") {
-                context.warn("--insecure-tcp-port: every user on the login node can connect to that port; the default Unix socket in your private directory cannot be reached by them")
-            }
-            context.output.stdout(text)
-        default:
-            let hint = Suggest.closest(to: kind, in: ["license", "reverse-tunnel"]).map { "did you mean '\($0)'? " } ?? ""
-            throw UsageError("unknown snippet \(Validate.show(kind)); \(hint)choose license or reverse-tunnel")
+        return path[1] == licenseCommand.name
+            ? try runLicense(parsed, context: context) : try runReverseTunnel(parsed, context: context)
+    }
+
+    static func runLicense(_ parsed: ParsedArguments, context: Context) throws -> ExitCode {
+        try noPositionals(parsed)
+        context.output.stdout(try license(parsed))
+        return .success
+    }
+
+    static func runReverseTunnel(_ parsed: ParsedArguments, context: Context) throws -> ExitCode {
+        try noPositionals(parsed)
+        let text = try reverseTunnel(parsed)
+        if parsed.has("--insecure-tcp-port") {
+            context.warn("--insecure-tcp-port: every user on the login node can connect to that port; "
+                         + "the default Unix socket in your private directory cannot be reached by them")
         }
+        context.output.stdout(text)
         return .success
     }
 

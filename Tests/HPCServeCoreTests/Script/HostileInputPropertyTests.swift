@@ -200,6 +200,12 @@ final class ParallelResults<R: Sendable>: @unchecked Sendable {
         }
     }
 
+    /// What each snippet needs to render (a new snippet adds its entry here).
+    static let snippetRequired = [
+        "license": ["--gateway", "gw", "--server", "lic", "--port", "27000"],
+        "reverse-tunnel": ["--port", "8888"],
+    ]
+
     /// Every attempt for every value: each option of each command (by its long name: the short
     /// spellings lead to the same option, and JoinedSeparatorTests takes every spelling), a flag
     /// given a value, a stray word, the passthrough, and the environment variables.
@@ -207,19 +213,19 @@ final class ParallelResults<R: Sendable>: @unchecked Sendable {
         var out: [Attempt] = []
         // A path under the sandbox stays there (no "..") and so may be created by a run.
         let staysInside = { (value: String) in !value.contains("..") }
-        let snippets: [(String, [OptionSpec], [String])] = [
-            ("license", SnippetCommand.licenseOptions, ["--gateway", "gw", "--server", "lic", "--port", "27000"]),
-            ("reverse-tunnel", SnippetCommand.reverseOptions, ["--port", "8888"]),
-        ]
+        // Every snippet of the command table, with the options it requires.
+        let snippets: [(String, [OptionSpec], [String])] = Commands.leaves.filter { $0.path[0] == "snippet" }.map {
+            ($0.path[1], $0.command.options, snippetRequired[$0.path[1]] ?? [])
+        }
         for (index, value) in values.enumerated() {
             // Options every app has: the app turns with the value. An app's own: always that app.
             let shared = Apps.all[index % Apps.all.count]
             let command = ["script", shared.name]
-            for spec in ScriptCommand.jobOptions + ScriptCommand.ownOptions where spec.key != "--help" {
-                add(spec, app: shared)
-            }
             for app in Apps.all {
-                for option in app.options { add(OptionSpec(option.names, value: option.valueName, help: ""), app: app) }
+                for spec in ScriptCommand.appCommand(app).options where spec.key != "--help" {
+                    let own = app.options.contains { $0.key == spec.key }
+                    if own || app.name == shared.name { add(spec, app: app) }
+                }
             }
             func add(_ spec: OptionSpec, app: AppProfile) {
                 let command = ["script", app.name]
@@ -509,6 +515,54 @@ final class ParallelResults<R: Sendable>: @unchecked Sendable {
         let driver = "xargs -d '\\n' -n 8 -P 3 bash -c 'for f; do timeout 30 bash \"$f\" </dev/null >/dev/null 2>&1; done' _ <\"$1\"; echo ran"
         let run = try runProgram(["bash", "-c", driver, "_", try list(runs, "runs")], environment: box.environment, cwd: box.dir.path)
         #expect(run.output.hasSuffix("ran\n"), "\(run.output.suffix(2000))")
+    }
+
+    /// The watcher's options that take a value, each met by the corpus below.
+    static let watcherValueOptions: Set<String> = ["--login-host", "--laptop-port"]
+
+    /// Every option of every command in the table meets the corpus somewhere: a script's or a
+    /// snippet's in `attempts`, a submit command's job options as the same app's script's, the
+    /// watcher's values in the test below, and every flag of every command (given a value) in
+    /// `everyFlagOfEveryCommandRefusesAValue`. A new option or command lands in one of them.
+    @Test func theCorpusReachesEveryOptionOfEveryCommand() throws {
+        let box = try StubSandbox()
+        defer { box.cleanup() }
+        let values = (0..<Apps.all.count).map { "v\($0)" }
+        let reached = Set(Self.attempts(values, box: box, base: [:]).map { "\($0.words[0]) \($0.base) \($0.target)" })
+        for (path, command) in Commands.leaves {
+            for option in command.options where option.valueName != nil {
+                let covered: Bool
+                switch path[0] {
+                case "script", "snippet":
+                    covered = reached.contains("\(path[0]) \(path[1]) \(option.key)")
+                default:
+                    let asScript = Apps.named(path[0]).map { reached.contains("script \($0.name) \(option.key)") }
+                        ?? false
+                    covered = asScript || Self.watcherValueOptions.contains(option.key)
+                }
+                #expect(covered, "\(path.joined(separator: " ")) \(option.key) is met by no hostile value")
+            }
+        }
+    }
+
+    /// A flag of any command given a value (`--json=VALUE`) is a one-line usage error, whatever the value.
+    @Test func everyFlagOfEveryCommandRefusesAValue() async throws {
+        let corpus = HostileCorpus.values(canary: "/nonexistent/CANARY")
+        let values = corpus.enumerated().filter { $0.offset % 25 == 0 }.map(\.element)
+        for (path, command) in Commands.leaves {
+            for flag in command.options where flag.valueName == nil {
+                for name in flag.names where name.hasPrefix("--") {
+                    for value in values {
+                        let words = path + [name + "=" + value]
+                        let result = await runCLI(words, home: "/nonexistent-home")
+                        #expect(result.code == .usage, "\(words.map(Validate.show)): \(result.stderr)")
+                        #expect(result.stdout.isEmpty && result.stderr.filter { $0 == "\n" }.count == 1,
+                                "\(words.map(Validate.show))")
+                        #expect(Self.printsTrue(result.stderr), "\(Validate.show(result.stderr))")
+                    }
+                }
+            }
+        }
     }
 
     /// What hpcserve reads for the watcher, and the watcher's own options.

@@ -110,12 +110,10 @@ struct StubSandbox {
         ["script", "rstudio", "--", "--nodes=\u{0903}"],
     ]
 
-    /// Commands and their options.
+    /// The commands that render in-process (every app's script, every snippet) and their options,
+    /// from the command table.
     static var commands: [([String], [OptionSpec])] {
-        Apps.all.map { app in
-            (["script", app.name], ScriptCommand.jobOptions + app.options.map { OptionSpec($0.names, value: $0.valueName, help: $0.help) }
-                + ScriptCommand.ownOptions)
-        } + [(["snippet", "license"], SnippetCommand.licenseOptions), (["snippet", "reverse-tunnel"], SnippetCommand.reverseOptions)]
+        Commands.leaves.filter { ["script", "snippet"].contains($0.path[0]) }.map { ($0.path, $0.command.options) }
     }
 
     static func joinedWords() -> [[String]] {
@@ -174,7 +172,7 @@ struct StubSandbox {
         for words in [["help", "help"], ["help", "--help"], ["help", "-h"]] {
             let result = await runCLI(words)
             #expect(result.code == .success)
-            #expect(result.stdout == Help.fit(Help.main))
+            #expect(result.stdout == Help.main)
         }
     }
 }

@@ -96,8 +96,8 @@ public enum Help {
     /// stands on its own line.
     static func row(label: String, text: String, column: Int) -> [String] {
         let head = "  " + label
-        // Too little room right of the column: the text goes under the label.
-        let column = column > width - 24 ? 6 : column
+        // Too little room right of the column (under 36): the text goes under the label.
+        let column = column > width - 36 ? 6 : column
         let indent = String(repeating: " ", count: column)
         if head.count > column - 2 {
             return [head] + wrap(words(text), first: indent, hang: column)

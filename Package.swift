@@ -5,14 +5,16 @@ import PackageDescription
 
 // Every file in Templates/ is embedded (a test checks this list, Templates/Templates.swift,
 // the files and the apps agree). A list, not a directory listing: SwiftPM caches the manifest.
-let templates = ["jupyter.sh", "rstudio.sh", "paraview.sh", "runtime.sh", "runtime-tcp.sh", "relay.py",
-                 "runtime-reverse.sh", "functions.sh", "tunnels.sh", "license.sh", "reverse-tunnel.sh"]
+let templates = [
+    "jupyter.sh", "rstudio.sh", "paraview.sh", "runtime.sh", "runtime-tcp.sh", "relay.py",
+    "runtime-reverse.sh", "functions.sh", "tunnels.sh", "license.sh", "reverse-tunnel.sh",
+]
 
 var package = Package(
     name: "hpcserve",
     platforms: [.macOS(.v13)],
     products: [
-        .executable(name: "hpcserve", targets: ["hpcserve"]),
+        .executable(name: "hpcserve", targets: ["hpcserve"])
     ],
     targets: [
         .target(
@@ -31,7 +33,8 @@ var package = Package(
             exclude: ["Snapshots"]
         ),
         // Black-box tests of the built binary on the real Slurm + sshd cluster (Tests/Cluster).
-        .testTarget(name: "EndToEndTests", dependencies: ["HPCServeCore", "HPCServeTestSupport"], path: "Tests/EndToEndTests"),
+        .testTarget(
+            name: "EndToEndTests", dependencies: ["HPCServeCore", "HPCServeTestSupport"], path: "Tests/EndToEndTests"),
     ]
 )
 

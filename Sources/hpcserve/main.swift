@@ -2,9 +2,9 @@ import Foundation
 import HPCServeCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 signal(SIGPIPE, SIG_IGN)

@@ -1,7 +1,7 @@
 import Foundation
 import HPCServeCore
-import Testing
 import HPCServeTestSupport
+import Testing
 
 extension Tag {
     /// Needs the real test cluster (Tests/Cluster/up) and HPCSERVE_E2E=1.
@@ -12,14 +12,17 @@ extension Tag {
 let clusterUnavailable: String? = {
     let env = ProcessInfo.processInfo.environment
     guard env["HPCSERVE_E2E"] == "1" else {
-        return "end-to-end tests skipped: run 'sudo Tests/Cluster/up', then 'HPCSERVE_E2E=1 swift test' as root (.ci/run does both)"
+        return
+            "end-to-end tests skipped: run 'sudo Tests/Cluster/up', then 'HPCSERVE_E2E=1 swift test' as "
+            + "root (.ci/run does both)"
     }
     return nil
 }()
 
 /// Every end-to-end suite lives in here: one job at a time on the two-node cluster, and all
 /// skipped, with the reason printed, unless HPCSERVE_E2E=1.
-@Suite(.serialized, .tags(.endToEnd), .enabled(if: clusterUnavailable == nil, Comment(rawValue: clusterUnavailable ?? "")))
+@Suite(
+    .serialized, .tags(.endToEnd), .enabled(if: clusterUnavailable == nil, Comment(rawValue: clusterUnavailable ?? "")))
 enum EndToEnd {}
 
 /// The result of a command run on a cluster host.
@@ -37,7 +40,7 @@ enum ClusterError: Error, CustomStringConvertible {
     case failed(String)
     var description: String {
         switch self {
-        case let .notUp(s), let .timeout(s), let .failed(s): return s
+        case .notUp(let s), .timeout(let s), .failed(let s): return s
         }
     }
 }
@@ -85,7 +88,9 @@ enum Cluster {
     }
 
     /// Polls `condition` every `interval` seconds until it is true or `seconds` pass.
-    static func waitFor(_ what: String, seconds: Double = 60, interval: Double = 0.5, _ condition: () throws -> Bool) throws {
+    static func waitFor(_ what: String, seconds: Double = 60, interval: Double = 0.5, _ condition: () throws -> Bool)
+        throws
+    {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
             if try condition() { return }
@@ -103,7 +108,9 @@ enum Cluster {
 
     /// Writes `text` to `path` as `user` (mode 0600 unless given).
     static func write(_ user: String, _ path: String, _ text: String, mode: String = "600") throws {
-        let r = try local(["runuser", "-u", user, "--", "bash", "-c", "umask 077; cat > \"$1\" && chmod \(mode) \"$1\"", "_", path], input: text)
+        let r = try local(
+            ["runuser", "-u", user, "--", "bash", "-c", "umask 077; cat > \"$1\" && chmod \(mode) \"$1\"", "_", path],
+            input: text)
         guard r.ok else { throw ClusterError.failed("cannot write \(path) as \(user): \(r)") }
     }
 

@@ -8,7 +8,11 @@ extension EndToEnd {
 
         /// `ssh -f -L SOCK:TARGET NODE` as `user` from a private directory on login; returns the socket.
         static func forward(_ user: String, dir: String, target: String, node: String) throws -> String {
-            let r = try Cluster.on("login", user, "ssh -o BatchMode=yes -o ExitOnForwardFailure=yes -f -N -M -S \(dir)/ctl -L \(dir)/s.sock:\(target) \(node)")
+            let r = try Cluster.on(
+                "login", user,
+                "ssh -o BatchMode=yes -o ExitOnForwardFailure=yes -f -N -M -S \(dir)/ctl -L "
+                    + "\(dir)/s.sock:\(target) \(node)"
+            )
             #expect(r.ok, "forward: \(r)")
             return dir + "/s.sock"
         }
@@ -21,7 +25,10 @@ extension EndToEnd {
         /// (`-H @file`, so the token is never in an argv) or without one.
         static func apiStatus(_ user: String, socket: String, tokenFile: String?) throws -> String {
             let header = tokenFile.map { "-H @\($0)" } ?? ""
-            return try Cluster.on("login", user, "curl -s -o /dev/null -w '%{http_code}' --unix-socket \(socket) \(header) http://localhost/api/status").trimmed
+            return try Cluster.on(
+                "login", user,
+                "curl -s -o /dev/null -w '%{http_code}' --unix-socket \(socket) \(header) http://localhost/api/status"
+            ).trimmed
         }
 
         static func tokenHeader(_ user: String, dir: String, token: String) throws -> String {
@@ -54,8 +61,13 @@ extension EndToEnd {
 
             // Session directory and file modes on the shared home.
             let session = "/home/alice/.hpcserve/jobs/\(job)"
-            #expect(try Cluster.on("login", "root", "stat -c '%a %U' /home/alice/.hpcserve /home/alice/.hpcserve/jobs \(session) \(session)/connection.json").trimmed
-                == "700 alice\n700 alice\n700 alice\n600 alice")
+            #expect(
+                try Cluster.on(
+                    "login", "root",
+                    "stat -c '%a %U' /home/alice/.hpcserve /home/alice/.hpcserve/jobs \(session) "
+                        + "\(session)/connection.json"
+                ).trimmed
+                    == "700 alice\n700 alice\n700 alice\n600 alice")
 
             // A forward from a 0700 directory on login reaches it; the token decides.
             let fwd = try Cluster.scratch("alice", "jup-socket-fwd")
@@ -102,13 +114,17 @@ extension EndToEnd {
             #expect(try Self.apiStatus("alice", socket: sock, tokenFile: nil) == "403")
             // What connection.json publishes is the job's relay: a 0600 socket in its 0700 node directory.
             let relay = try #require(conn["socket"] as? String)
-            #expect(try Cluster.on(node, "root", "stat -c '%a %U' \(relay) $(dirname \(relay))").trimmed == "600 alice\n700 alice")
+            #expect(
+                try Cluster.on(node, "root", "stat -c '%a %U' \(relay) $(dirname \(relay))").trimmed
+                    == "600 alice\n700 alice")
             let relayDir = try Cluster.scratch("alice", "jup-tcp-relay")
             let viaRelay = try Self.forward("alice", dir: relayDir, target: relay, node: node)
             defer { try? Self.stopForward("alice", dir: relayDir, node: node) }
             #expect(try Self.apiStatus("alice", socket: viaRelay, tokenFile: header) == "200")
             // Another user on the same node reaches the port, but not the server without the token.
-            let other = try Cluster.on(node, "bob", "curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:\(port)/api/status").trimmed
+            let other = try Cluster.on(
+                node, "bob", "curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:\(port)/api/status"
+            ).trimmed
             #expect(other == "403")
         }
 
@@ -126,11 +142,16 @@ extension EndToEnd {
             let header = try Self.tokenHeader("alice", dir: dir, token: try #require(conn["token"] as? String))
             #expect(try Self.apiStatus("alice", socket: reverse, tokenFile: header) == "200")
             #expect(try Self.apiStatus("alice", socket: reverse, tokenFile: nil) == "403")
-            let bob = try Cluster.on("login", "bob", "python3 -c 'import socket; socket.socket(socket.AF_UNIX).connect(\"\(reverse)\")'")
+            let bob = try Cluster.on(
+                "login", "bob", "python3 -c 'import socket; socket.socket(socket.AF_UNIX).connect(\"\(reverse)\")'")
             #expect(!bob.ok && bob.output.contains("PermissionError"), "\(bob)")
             try Cluster.cancel("alice", job)
-            try Cluster.waitFor("the reverse socket to be removed", seconds: 20) { !FileManager.default.fileExists(atPath: reverse) }
-            try Cluster.waitFor("no ssh of alice left", seconds: 20) { !(try Cluster.liveProcesses("alice")).contains("ssh ") }
+            try Cluster.waitFor("the reverse socket to be removed", seconds: 20) {
+                !FileManager.default.fileExists(atPath: reverse)
+            }
+            try Cluster.waitFor("no ssh of alice left", seconds: 20) {
+                !(try Cluster.liveProcesses("alice")).contains("ssh ")
+            }
         }
 
         @Test func aJobWhoseSetupFailsEndsWithAClearLogLine() throws {

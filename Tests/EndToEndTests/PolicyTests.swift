@@ -7,7 +7,8 @@ extension EndToEnd {
         init() throws { try Cluster.prepare() }
 
         static func policy(_ flags: String) throws {
-            let r = try Cluster.local([Cluster.packageRoot + "/Tests/Cluster/up"] + flags.split(separator: " ").map(String.init))
+            let r = try Cluster.local(
+                [Cluster.packageRoot + "/Tests/Cluster/up"] + flags.split(separator: " ").map(String.init))
             #expect(r.ok, "up \(flags): \(r)")
         }
 
@@ -19,7 +20,8 @@ extension EndToEnd {
             let refused = try Cluster.on("login", "alice", "ssh -o BatchMode=yes node01 true")
             #expect(!refused.ok && refused.output.contains("Permission denied"), "\(refused)")
             // ... and with hers running there, hpcserve's forward gets through.
-            let r = try Cluster.on("login", "alice", "cd \(dir) && hpcserve jupyter --time 10 --detach --json", timeout: 180)
+            let r = try Cluster.on(
+                "login", "alice", "cd \(dir) && hpcserve jupyter --time 10 --detach --json", timeout: 180)
             #expect(r.ok, "\(r)")
             let job = try #require(try EndToEnd.WatcherOnTheCluster.json(r.output)["job_id"] as? Int).description
             try Cluster.hpcserve("alice", "stop \(job)")

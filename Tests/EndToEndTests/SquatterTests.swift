@@ -18,7 +18,9 @@ extension EndToEnd {
             var text: String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
             /// Ports it took, in order.
             var squatted: [Int] {
-                text.split(separator: "\n").filter { $0.hasPrefix("SQUAT ") }.compactMap { Int($0.split(separator: " ")[1]) }
+                text.split(separator: "\n").filter { $0.hasPrefix("SQUAT ") }.compactMap {
+                    Int($0.split(separator: " ")[1])
+                }
             }
             var requests: [String] { text.split(separator: "\n").filter { $0.hasPrefix("REQUEST ") }.map(String.init) }
 
@@ -27,9 +29,12 @@ extension EndToEnd {
                 try Cluster.local(["install", "-m", "0755", Cluster.packageRoot + "/Tests/Cluster/squatter", program])
                 let log = "/tmp/e2e-squat-\(name).log"
                 try Cluster.local(["rm", "-f", log])
-                let r = try Cluster.on(node, "bob", "\(program) alice \(log) \(mode) >/dev/null 2>&1 </dev/null & echo $!")
+                let r = try Cluster.on(
+                    node, "bob", "\(program) alice \(log) \(mode) >/dev/null 2>&1 </dev/null & echo $!")
                 let pid = r.trimmed
-                guard r.ok, !pid.isEmpty, pid.allSatisfy(\.isNumber) else { throw ClusterError.failed("squatter: \(r)") }
+                guard r.ok, !pid.isEmpty, pid.allSatisfy(\.isNumber) else {
+                    throw ClusterError.failed("squatter: \(r)")
+                }
                 try Cluster.waitFor("the squatter's log", seconds: 10) { FileManager.default.fileExists(atPath: log) }
                 return Squatter(node: node, pid: pid, log: log)
             }
@@ -38,7 +43,8 @@ extension EndToEnd {
 
             /// Nothing the squatter was sent contains `secret` (and, where it must be so, nothing at all).
             func expectNothingReceived(of secret: String, sourceLocation: SourceLocation = #_sourceLocation) {
-                #expect(!text.contains(secret), "the secret reached the squatter:\n\(text)", sourceLocation: sourceLocation)
+                #expect(
+                    !text.contains(secret), "the secret reached the squatter:\n\(text)", sourceLocation: sourceLocation)
                 #expect(requests.isEmpty, "the squatter was sent something:\n\(text)", sourceLocation: sourceLocation)
             }
         }
@@ -49,9 +55,13 @@ extension EndToEnd {
         }
 
         /// GET `path` through the login-side socket as alice, with the token from a 0600 file.
-        static func get(_ path: String, socket: String, token: String, dir: String) throws -> (code: String, body: String) {
+        static func get(_ path: String, socket: String, token: String, dir: String) throws -> (
+            code: String, body: String
+        ) {
             try Cluster.write("alice", dir + "/hdr", "Authorization: token \(token)\n")
-            let r = try Cluster.on("login", "alice", "curl -s -m 10 -w '\\n%{http_code}' -H @\(dir)/hdr --unix-socket \(socket) http://localhost\(path)")
+            let r = try Cluster.on(
+                "login", "alice",
+                "curl -s -m 10 -w '\\n%{http_code}' -H @\(dir)/hdr --unix-socket \(socket) http://localhost\(path)")
             let lines = r.output.split(separator: "\n", omittingEmptySubsequences: false)
             return (String(lines.last ?? ""), lines.dropLast().joined(separator: "\n"))
         }
@@ -62,7 +72,11 @@ extension EndToEnd {
             try Cluster.write("alice", dir + "/marker-file.txt", "mine\n")
             let squatter = try Squatter.start("jupyter-\(reverseTunnel)", mode: "once 20")
             defer { squatter.stop() }
-            let r = try Cluster.on("login", "alice", "cd \(dir) && hpcserve jupyter --listen tcp \(reverseTunnel ? "--reverse-tunnel" : "") -t 10 --detach --json -- --nodelist=node01", timeout: 180)
+            let r = try Cluster.on(
+                "login", "alice",
+                "cd \(dir) && hpcserve jupyter --listen tcp \(reverseTunnel ? "--reverse-tunnel" : "") -t "
+                    + "10 --detach --json -- --nodelist=node01",
+                timeout: 180)
             let out = try Self.json(r.output)
             let job = try #require(out["job_id"] as? Int).description
             defer { _ = try? Cluster.on("login", "alice", "hpcserve stop \(job)") }
@@ -70,7 +84,9 @@ extension EndToEnd {
             let conn = try Cluster.connection("alice", job)
             let port = try #require(conn["port"] as? Int)
             let taken = squatter.squatted
-            #expect(!taken.isEmpty, "the squatter never took a port: the attack was not played\n\(Cluster.log("alice", job))")
+            #expect(
+                !taken.isEmpty,
+                "the squatter never took a port: the attack was not played\n\(Cluster.log("alice", job))")
             #expect(!taken.contains(port), "the server was published on the squatter's port \(port)")
             #expect(Cluster.log("alice", job).contains("is held by a process that is not this job's"))
             #expect(conn["socket"] as? String != nil, "a TCP server is reached through the job's relay socket")
@@ -90,14 +106,18 @@ extension EndToEnd {
         @Test(arguments: ["rstudio", "paraview"])
         func standInTCPServersGiveTheSquatterNothing(_ app: String) throws {
             let dir = try Cluster.scratch("alice", "squat-\(app)")
-            let (name, help, portOption, addressOption) = app == "rstudio"
+            let (name, help, portOption, addressOption) =
+                app == "rstudio"
                 ? ("rserver", "--www-address --www-port --auth-pam-helper-path", "--www-port", "--www-address")
                 : ("pvserver", "--server-port --connect-id --bind-address", "--server-port", "--bind-address")
-            try StandInAppsOnTheCluster.installStub("alice", dir: dir, name: name, helpText: help, portOption: portOption,
-                                                   addressOption: addressOption, delay: 2)
+            try StandInAppsOnTheCluster.installStub(
+                "alice", dir: dir, name: name, helpText: help, portOption: portOption,
+                addressOption: addressOption, delay: 2)
             let squatter = try Squatter.start(app, mode: "once 20")
             defer { squatter.stop() }
-            try Cluster.hpcserve("alice", "script \(app) -t 10 --setup 'export PATH=\(dir)/bin:$PATH' -o \(dir)/job.sh -- --nodelist=node01")
+            try Cluster.hpcserve(
+                "alice",
+                "script \(app) -t 10 --setup 'export PATH=\(dir)/bin:$PATH' -o \(dir)/job.sh -- --nodelist=node01")
             let job = try Cluster.submit("alice", dir + "/job.sh")
             defer { _ = try? Cluster.on("login", "alice", "hpcserve stop \(job)") }
             let r = try Cluster.on("login", "alice", "hpcserve watch \(job) --detach --json", timeout: 120)
@@ -119,18 +139,22 @@ extension EndToEnd {
         /// and never reports ready.
         @Test func aSquatterOnEveryPortMakesTheJobFailClearly() throws {
             let dir = try Cluster.scratch("alice", "squat-always")
-            try StandInAppsOnTheCluster.installStub("alice", dir: dir, name: "pvserver", helpText: "--server-port --bind-address",
-                                                   portOption: "--server-port", addressOption: "--bind-address", delay: 2)
+            try StandInAppsOnTheCluster.installStub(
+                "alice", dir: dir, name: "pvserver", helpText: "--server-port --bind-address",
+                portOption: "--server-port", addressOption: "--bind-address", delay: 2)
             let squatter = try Squatter.start("always", mode: "always 60")
             defer { squatter.stop() }
-            try Cluster.hpcserve("alice", "script paraview -t 10 --setup 'export PATH=\(dir)/bin:$PATH' -o \(dir)/job.sh -- --nodelist=node01")
+            try Cluster.hpcserve(
+                "alice",
+                "script paraview -t 10 --setup 'export PATH=\(dir)/bin:$PATH' -o \(dir)/job.sh -- --nodelist=node01")
             let job = try Cluster.submit("alice", dir + "/job.sh")
             defer { try? Cluster.cancel("alice", job) }
             let r = try Cluster.on("login", "alice", "hpcserve watch \(job) --json", timeout: 120)
             #expect(r.status == 1, "\(r)")
             #expect(!r.output.contains("laptop_command"), "reported ready: \(r)")
             #expect(r.output.contains("FAILED") && r.output.contains("before its server was ready"), "\(r)")
-            #expect(Cluster.log("alice", job).contains("another process took the server's port 5 times in a row on node01"))
+            #expect(
+                Cluster.log("alice", job).contains("another process took the server's port 5 times in a row on node01"))
             #expect(squatter.squatted.count >= 5, "\(squatter.text)")
             #expect(squatter.requests.isEmpty, "\(squatter.text)")
         }
@@ -139,7 +163,9 @@ extension EndToEnd {
         /// browser's requests (with the token) to him.
         @Test func afterTheServerEndsItsForwardLeadsNowhere() throws {
             let dir = try Cluster.scratch("alice", "squat-after")
-            let r = try Cluster.on("login", "alice", "cd \(dir) && hpcserve jupyter --listen tcp -t 10 --detach --json -- --nodelist=node01", timeout: 180)
+            let r = try Cluster.on(
+                "login", "alice",
+                "cd \(dir) && hpcserve jupyter --listen tcp -t 10 --detach --json -- --nodelist=node01", timeout: 180)
             #expect(r.ok, "\(r)")
             let out = try Self.json(r.output)
             let job = try #require(out["job_id"] as? Int).description
@@ -175,50 +201,62 @@ extension EndToEnd {
             defer { try? SnippetsOnTheCluster.stopLicenseServer(port: licensePort) }
             // bob's process on node01 listens on 20000-32767 and 24000-24009 is within it.
             let hog = "/tmp/e2e-port-hog"
-            try Cluster.write("root", hog, """
-            import resource, socket, sys, time
-            resource.setrlimit(resource.RLIMIT_NOFILE, (20000, 20000))
-            held, missed = [], []
-            for p in range(20000, 32768):
-                s = socket.socket()
-                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                try:
-                    s.bind(("127.0.0.1", p)); s.listen(1); held.append(s)
-                except OSError:
-                    missed.append(str(p))
-            with open(sys.argv[1], "w") as f:
-                f.write("MISSED %s\\nHOLDING %d\\n" % (" ".join(missed), len(held)))
-            time.sleep(300)
+            try Cluster.write(
+                "root", hog,
+                """
+                import resource, socket, sys, time
+                resource.setrlimit(resource.RLIMIT_NOFILE, (20000, 20000))
+                held, missed = [], []
+                for p in range(20000, 32768):
+                    s = socket.socket()
+                    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                    try:
+                        s.bind(("127.0.0.1", p)); s.listen(1); held.append(s)
+                    except OSError:
+                        missed.append(str(p))
+                with open(sys.argv[1], "w") as f:
+                    f.write("MISSED %s\\nHOLDING %d\\n" % (" ".join(missed), len(held)))
+                time.sleep(300)
 
-            """, mode: "644")
+                """, mode: "644")
             let ready = "/tmp/e2e-port-hog.ready"
             try Cluster.local(["rm", "-f", ready])
-            let hogPID = try Cluster.on("node01", "bob", "python3 \(hog) \(ready) >/dev/null 2>&1 </dev/null & echo $!").trimmed
+            let hogPID = try Cluster.on("node01", "bob", "python3 \(hog) \(ready) >/dev/null 2>&1 </dev/null & echo $!")
+                .trimmed
             defer { _ = try? Cluster.local(["kill", hogPID]) }
             try Cluster.waitFor("bob to hold the ports", seconds: 60) {
                 ((try? String(contentsOfFile: ready, encoding: .utf8)) ?? "").contains("HOLDING ")
             }
             let report = try String(contentsOfFile: ready, encoding: .utf8)
-            let missed = Set(report.split(separator: "\n").first { $0.hasPrefix("MISSED") }?.split(separator: " ").dropFirst().compactMap { Int($0) } ?? [])
+            let missed = Set(
+                report.split(separator: "\n").first { $0.hasPrefix("MISSED") }?.split(separator: " ").dropFirst()
+                    .compactMap { Int($0) } ?? [])
             #expect(missed.count < 100, "bob could not take most of 20000-32767: \(report)")
             #expect(missed.isDisjoint(with: 24000...24009), "the narrow range must be all bob's: \(report)")
-            let wide = try Cluster.hpcserve("alice", "snippet license --gateway login --server 127.0.0.1 --port \(licensePort)").output
-            let narrow = try Cluster.hpcserve("alice", "snippet license --gateway login --server 127.0.0.1 --port \(licensePort) --port-range 24000-24009").output
-            try Cluster.write("alice", dir + "/job.sh", """
-            #!/bin/bash
-            #SBATCH --job-name=e2e-license-hog
-            #SBATCH --output=\(dir)/job-%j.out
-            #SBATCH --nodelist=node01
-            (
-            \(narrow)
-            echo "narrow: reached"
-            )
-            echo "narrow: exit $?"
-            \(wide)
-            echo "wide: MLM_LICENSE_FILE=$MLM_LICENSE_FILE"
-            echo "wide: fetched $(curl -s -m 10 "http://localhost:${MLM_LICENSE_FILE%@*}/feature")"
+            let wide = try Cluster.hpcserve(
+                "alice", "snippet license --gateway login --server 127.0.0.1 --port \(licensePort)"
+            ).output
+            let narrow = try Cluster.hpcserve(
+                "alice",
+                "snippet license --gateway login --server 127.0.0.1 --port \(licensePort) --port-range 24000-24009"
+            ).output
+            try Cluster.write(
+                "alice", dir + "/job.sh",
+                """
+                #!/bin/bash
+                #SBATCH --job-name=e2e-license-hog
+                #SBATCH --output=\(dir)/job-%j.out
+                #SBATCH --nodelist=node01
+                (
+                \(narrow)
+                echo "narrow: reached"
+                )
+                echo "narrow: exit $?"
+                \(wide)
+                echo "wide: MLM_LICENSE_FILE=$MLM_LICENSE_FILE"
+                echo "wide: fetched $(curl -s -m 10 "http://localhost:${MLM_LICENSE_FILE%@*}/feature")"
 
-            """)
+                """)
             let job = try Cluster.submit("alice", dir + "/job.sh")
             try Cluster.waitFor("license job \(job) to end", seconds: 90) {
                 ["COMPLETED", "FAILED", "CANCELLED"].contains(try Cluster.state("alice", job).0)
@@ -227,8 +265,10 @@ extension EndToEnd {
             #expect(out.contains("error: ports taken: every local port in 24000-24009"), "\(out)")
             #expect(!out.contains("check that 'ssh"), "a port problem was blamed on ssh: \(out)")
             #expect(out.contains("narrow: exit 1") && !out.contains("narrow: reached"), "\(out)")
-            let local = try #require(out.split(separator: "\n").first { $0.hasPrefix("wide: MLM_LICENSE_FILE=") }
-                .flatMap { Int($0.dropFirst("wide: MLM_LICENSE_FILE=".count).split(separator: "@").first ?? "") }, "\(out)")
+            let local = try #require(
+                out.split(separator: "\n").first { $0.hasPrefix("wide: MLM_LICENSE_FILE=") }
+                    .flatMap { Int($0.dropFirst("wide: MLM_LICENSE_FILE=".count).split(separator: "@").first ?? "") },
+                "\(out)")
             #expect(!(20000...32767).contains(local) || missed.contains(local), "picked a port bob holds: \(local)")
             #expect(out.contains("wide: fetched LICENSE-GRANTED"), "\(out)")
             #expect(!out.contains("failed: another process took the port"), "a port in use was tried: \(out)")

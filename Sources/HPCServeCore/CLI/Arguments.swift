@@ -36,9 +36,11 @@ public struct OptionSpec: Sendable {
     /// For an app's own option: the template variable it sets (see `app(_:value:…)`).
     public let templateVariable: TemplateVariable?
 
-    public init(_ names: [String], value: String? = nil, repeatable: Bool = false, help: String,
-                completion: ValueCompletion = .none, templateVariable: TemplateVariable? = nil,
-                apply: (@Sendable (inout JobSpec, String) throws -> Void)? = nil) {
+    public init(
+        _ names: [String], value: String? = nil, repeatable: Bool = false, help: String,
+        completion: ValueCompletion = .none, templateVariable: TemplateVariable? = nil,
+        apply: (@Sendable (inout JobSpec, String) throws -> Void)? = nil
+    ) {
         self.names = names
         self.valueName = value
         self.repeatable = repeatable
@@ -58,11 +60,15 @@ public struct OptionSpec: Sendable {
 
     /// An app's own option with a value (ParaView's `--ranks N`): `validate` checks it and
     /// returns what the template variable gets.
-    public static func appValue(_ names: [String], value: String, help: String, variable: String,
-                                default defaultValue: String, completion: ValueCompletion = .none,
-                                validate: @escaping @Sendable (String) throws -> String) -> OptionSpec {
-        OptionSpec(names, value: value, help: help, completion: completion,
-                   templateVariable: TemplateVariable(name: variable, defaultValue: defaultValue)) { spec, given in
+    public static func appValue(
+        _ names: [String], value: String, help: String, variable: String,
+        default defaultValue: String, completion: ValueCompletion = .none,
+        validate: @escaping @Sendable (String) throws -> String
+    ) -> OptionSpec {
+        OptionSpec(
+            names, value: value, help: help, completion: completion,
+            templateVariable: TemplateVariable(name: variable, defaultValue: defaultValue)
+        ) { spec, given in
             spec.appValues[variable] = try validate(given)
         }
     }
@@ -132,11 +138,13 @@ public enum ArgumentReader {
                     value = inlineValue
                 } else {
                     guard i < words.count else {
-                        throw UsageError("\(spec.key) needs a value (\(spec.valueName!)); see 'hpcserve \(command) --help'")
+                        throw UsageError(
+                            "\(spec.key) needs a value (\(spec.valueName!)); see 'hpcserve \(command) --help'")
                     }
                     let next = words[i]
                     if isOptionLike(next), byName[next] != nil || next.startsWith(scalars: "--") {
-                        throw UsageError("\(spec.key) needs a value (\(spec.valueName!)), but got the option \(Validate.show(next))")
+                        throw UsageError(
+                            "\(spec.key) needs a value (\(spec.valueName!)), but got the option \(Validate.show(next))")
                     }
                     value = next
                     i += 1

@@ -58,10 +58,11 @@ public struct Command: Sendable {
 /// "did you mean", and `help COMMAND…` are all handled here.
 public enum Commands {
     /// The top-level commands: each app (submit and watch), then the rest in the order help lists them.
-    public static let all: [Command] = Apps.all.map(WatchCommand.submitCommand) + [
-        WatchCommand.command, SessionsCommand.listCommand, SessionsCommand.stopCommand, ScriptCommand.command,
-        SnippetCommand.command, CompletionsCommand.command, help, version,
-    ]
+    public static let all: [Command] =
+        Apps.all.map(WatchCommand.submitCommand) + [
+            WatchCommand.command, SessionsCommand.listCommand, SessionsCommand.stopCommand, ScriptCommand.command,
+            SnippetCommand.command, CompletionsCommand.command, help, version,
+        ]
 
     /// `hpcserve` itself, as a command whose subcommands are `all`.
     public static let root: Command = {
@@ -108,14 +109,16 @@ public enum Commands {
             return .usage
         }
         guard let (command, _, parsed) = try resolve(root, path: [], words, context: context) else { return .success }
-        guard let run = command.run else { return .software }   // a table without run: CommandTableTests catch it
+        guard let run = command.run else { return .software }  // a table without run: CommandTableTests catch it
         return try await run(parsed, context)
     }
 
     /// The command `words` select below `command` (reached by `path`), with its arguments read;
     /// nil when `--help` asked for a page, which is printed here.
-    static func resolve(_ command: Command, path: [String], _ words: [String],
-                        context: Context) throws -> (Command, [String], ParsedArguments)? {
+    static func resolve(
+        _ command: Command, path: [String], _ words: [String],
+        context: Context
+    ) throws -> (Command, [String], ParsedArguments)? {
         guard !command.subcommands.isEmpty else {
             let parsed = try ArgumentReader.read(words, options: command.options, command: path.joined(separator: " "))
             if parsed.has("--help") {
@@ -138,18 +141,21 @@ public enum Commands {
         let noun = command.subcommandNoun
         let names = command.subcommands.map(\.name)
         guard let word else {
-            throw UsageError("which \(noun)? use '\(command.usage)', \(noun.uppercased()) one of: "
-                             + names.joined(separator: ", "))
+            throw UsageError(
+                "which \(noun)? use '\(command.usage)', \(noun.uppercased()) one of: "
+                    + names.joined(separator: ", "))
         }
         if let next = command.subcommand(word) { return next }
         if path.isEmpty {
-            let hint = Suggest.closest(to: word, in: names).map { "; did you mean '\($0)'?" }
+            let hint =
+                Suggest.closest(to: word, in: names).map { "; did you mean '\($0)'?" }
                 ?? "; see 'hpcserve --help'"
             throw UsageError("unknown command \(Validate.show(word))\(hint)")
         }
         let hint = Suggest.closest(to: word, in: names).map { "did you mean '\($0)'? " } ?? ""
-        throw UsageError("unknown \(noun) \(Validate.show(word)); \(hint)choose one of: "
-                         + names.joined(separator: ", "))
+        throw UsageError(
+            "unknown \(noun) \(Validate.show(word)); \(hint)choose one of: "
+                + names.joined(separator: ", "))
     }
 
     /// `hpcserve help [COMMAND…]`: the page `COMMAND… --help` shows; asking about help itself

@@ -24,15 +24,19 @@ public enum CompletionsCommand {
 
     static let command: Command = {
         let shells = Shell.allCases.map(\.rawValue)
-        var command = Command("completions", summary: "shell completion for bash, zsh or fish",
-                              usage: "hpcserve completions \(shells.joined(separator: "|"))", about: [
-            """
-            Print a completion script for the shell: commands, apps, every option of every command, listen modes, \
-            files, partitions (sinfo) and your job ids (squeue). share/completions holds the same scripts.
-            """,
-        ]) { parsed, context in
+        var command = Command(
+            "completions", summary: "shell completion for bash, zsh or fish",
+            usage: "hpcserve completions \(shells.joined(separator: "|"))",
+            about: [
+                """
+                Print a completion script for the shell: commands, apps, every option of every command, listen modes, \
+                files, partitions (sinfo) and your job ids (squeue). share/completions holds the same scripts.
+                """
+            ]
+        ) { parsed, context in
             guard parsed.positionals.count == 1, parsed.passthrough == nil,
-                  let shell = Shell(rawValue: parsed.positionals[0]) else {
+                let shell = Shell(rawValue: parsed.positionals[0])
+            else {
                 let given = parsed.positionals.first.map { "\(Validate.show($0)) is not one; " } ?? ""
                 throw UsageError("which shell? \(given)give one of: \(shells.joined(separator: ", "))")
             }
@@ -63,7 +67,7 @@ enum Completions {
     static func source(_ completion: ValueCompletion, _ commands: [Command]) -> (words: [String], command: String?) {
         switch completion {
         case .none, .files: return ([], nil)
-        case let .words(words): return (words, nil)
+        case .words(let words): return (words, nil)
         case .commands: return (commands.map(\.name), nil)
         case .partitions: return ([], "sinfo -h -o %R 2>/dev/null")
         case .jobs: return ([], "squeue --me -h -o %i 2>/dev/null")

@@ -22,13 +22,15 @@ public struct Context: Sendable {
     /// Reads one answer from the user (nil without a terminal).
     public var ask: @Sendable (String) -> String?
 
-    public init(environment: [String: String], undecodableEnvironment: [String: [UInt8]] = [:],
-                output: any OutputSink, workingDirectory: String,
-                runner: any ProcessRunner = LiveProcessRunner(), interrupts: Interrupts = Interrupts(),
-                isTerminal: Bool = false,
-                now: @escaping @Sendable () -> Double = { Date().timeIntervalSinceReferenceDate },
-                sleep: (@Sendable (Double) async -> Void)? = nil,
-                ask: @escaping @Sendable (String) -> String? = { _ in nil }) {
+    public init(
+        environment: [String: String], undecodableEnvironment: [String: [UInt8]] = [:],
+        output: any OutputSink, workingDirectory: String,
+        runner: any ProcessRunner = LiveProcessRunner(), interrupts: Interrupts = Interrupts(),
+        isTerminal: Bool = false,
+        now: @escaping @Sendable () -> Double = { Date().timeIntervalSinceReferenceDate },
+        sleep: (@Sendable (Double) async -> Void)? = nil,
+        ask: @escaping @Sendable (String) -> String? = { _ in nil }
+    ) {
         self.environment = environment
         self.undecodableEnvironment = undecodableEnvironment
         self.output = output
@@ -38,13 +40,14 @@ public struct Context: Sendable {
         self.isTerminal = isTerminal
         self.now = now
         self.ask = ask
-        self.sleep = sleep ?? { [interrupts] seconds in
-            var left = seconds
-            while left > 0, !interrupts.fired {
-                try? await Task.sleep(nanoseconds: UInt64(min(left, 0.1) * 1e9))
-                left -= 0.1
+        self.sleep =
+            sleep ?? { [interrupts] seconds in
+                var left = seconds
+                while left > 0, !interrupts.fired {
+                    try? await Task.sleep(nanoseconds: UInt64(min(left, 0.1) * 1e9))
+                    left -= 0.1
+                }
             }
-        }
     }
 
     /// A one-line warning on stderr (characters that do not print are shown escaped).
@@ -63,12 +66,18 @@ public struct Context: Sendable {
     /// onto whatever comes before it (a combining mark, a joiner).
     public func variable(_ name: String) throws -> String? {
         if let bytes = undecodableEnvironment[name] {
-            throw UsageError("environment variable \(name) is not valid UTF-8 (\(Validate.show(bytes: bytes))); set it to UTF-8 text or unset it")
+            throw UsageError(
+                "environment variable \(name) is not valid UTF-8 (\(Validate.show(bytes: bytes))); set it "
+                    + "to UTF-8 text or unset it"
+            )
         }
         guard let value = environment[name], !value.isEmpty else { return nil }
         try Validate.basic(value, option: "environment variable \(name)")
         if let first = value.unicodeScalars.first, !Validate.isPrinting(first) {
-            throw UsageError("environment variable \(name) value \(Validate.show(value)) starts with a character that joins onto the one before it or does not print; set it to a plain value or unset it")
+            throw UsageError(
+                "environment variable \(name) value \(Validate.show(value)) starts with a character that "
+                    + "joins onto the one before it or does not print; set it to a plain value or unset it"
+            )
         }
         return value
     }

@@ -18,35 +18,45 @@ public enum Help {
     /// The page for `hpcserve`, `hpcserve --help` and `hpcserve help`.
     public static let main: String = {
         let shown = Commands.all.filter { Apps.named($0.name) == nil && $0.name != "version" }
-        var usage = [("hpcserve APP [OPTIONS] [-- SBATCH-OPTIONS]",
-                      "submit APP, wait, forward, print the laptop command")]
+        var usage = [
+            (
+                "hpcserve APP [OPTIONS] [-- SBATCH-OPTIONS]",
+                "submit APP, wait, forward, print the laptop command"
+            )
+        ]
         for command in shown {
             // A group whose subcommands are not apps (snippets) lists each of them.
             let split = !command.subcommands.isEmpty && command.subcommandNoun != "app"
-            usage += split ? command.subcommands.map { ("hpcserve \(command.name) \($0.name) [OPTIONS]", $0.summary) }
+            usage +=
+                split
+                ? command.subcommands.map { ("hpcserve \(command.name) \($0.name) [OPTIONS]", $0.summary) }
                 : [(command.usage, command.summary)]
         }
         usage.append((Commands.version.usage, Commands.version.summary))
         let apps = Apps.all
         return render([
-            .paragraph("""
+            .paragraph(
+                """
                 hpcserve: run an interactive server (\(apps.map(\.title).joined(separator: ", "))) on a Slurm \
                 compute node and reach it from your laptop safely: whole node, server on 127.0.0.1 or a private Unix \
                 socket, a per-job secret, and no TCP port open on the login node.
                 """),
             .table(title: "Usage", rows: usage, column: nil),
             .table(title: "Apps", rows: apps.map { ($0.name, $0.summary) }, column: nil),
-            .lines(title: "Examples", [
-                "hpcserve jupyter --time 2:00:00",
-                "hpcserve rstudio -t 4:00:00 -p interactive --module R/4.4 --detach",
-                "hpcserve script jupyter -t 2:00:00 -o lab.sh && sbatch lab.sh",
-                "hpcserve watch 4242",
-                "hpcserve script rstudio -t 4:00:00 -p interactive --module R/4.4 -o rstudio.sh",
-                "hpcserve script paraview -t 1:00:00 --ranks 4 --module ParaView/5.13",
-                "hpcserve snippet license --gateway gw01 --server lic.example.org --port 27000",
-                "source <(hpcserve completions bash)",
-            ]),
-            .paragraph("""
+            .lines(
+                title: "Examples",
+                [
+                    "hpcserve jupyter --time 2:00:00",
+                    "hpcserve rstudio -t 4:00:00 -p interactive --module R/4.4 --detach",
+                    "hpcserve script jupyter -t 2:00:00 -o lab.sh && sbatch lab.sh",
+                    "hpcserve watch 4242",
+                    "hpcserve script rstudio -t 4:00:00 -p interactive --module R/4.4 -o rstudio.sh",
+                    "hpcserve script paraview -t 1:00:00 --ranks 4 --module ParaView/5.13",
+                    "hpcserve snippet license --gateway gw01 --server lic.example.org --port 27000",
+                    "source <(hpcserve completions bash)",
+                ]),
+            .paragraph(
+                """
                 Exit codes: 0 ok, 1 failure, 64 usage error, 69 a required tool is missing, 70 internal error. \
                 Files: ~/.hpcserve/jobs/JOBID/ (private session directories; HPCSERVE_DIR moves them), \
                 ~/.config/hpcserve/templates/ (template overrides). See hpcserve(1).
@@ -80,13 +90,13 @@ public enum Help {
     static func render(_ blocks: [Block]) -> String {
         blocks.map { block -> String in
             switch block {
-            case let .paragraph(text):
+            case .paragraph(let text):
                 return wrap(words(text), first: "", hang: 0).joined(separator: "\n")
-            case let .table(title, rows, column):
+            case .table(let title, let rows, let column):
                 let column = column ?? 2 + (rows.map(\.0.count).max() ?? 0) + 2
                 let lines = rows.flatMap { row(label: $0.0, text: $0.1, column: column) }
                 return ([title + ":"] + lines).joined(separator: "\n")
-            case let .lines(title, lines):
+            case .lines(let title, let lines):
                 return ([title + ":"] + lines.map { "  " + $0 }).joined(separator: "\n")
             }
         }.joined(separator: "\n\n") + "\n"

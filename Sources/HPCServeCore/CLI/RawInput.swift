@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// The arguments and the environment as the kernel hands them over: bytes, decoded strictly.
@@ -58,7 +58,10 @@ public struct RawInput: Sendable, Equatable {
     public func decodedArguments() throws -> [String] {
         try arguments.enumerated().map { index, bytes in
             guard let text = String(validating: bytes, as: UTF8.self) else {
-                throw UsageError("argument \(index + 1), \(Validate.show(bytes: bytes)), is not valid UTF-8; hpcserve takes names, values and paths in UTF-8 only")
+                throw UsageError(
+                    "argument \(index + 1), \(Validate.show(bytes: bytes)), is not valid UTF-8; hpcserve "
+                        + "takes names, values and paths in UTF-8 only"
+                )
             }
             return text
         }
@@ -73,8 +76,9 @@ public struct RawInput: Sendable, Equatable {
         var undecodable: [String: [UInt8]] = [:]
         for entry in environment {
             guard let eq = entry.firstIndex(of: UInt8(ascii: "=")),
-                  let name = String(validating: entry[..<eq], as: UTF8.self),
-                  values[name] == nil, undecodable[name] == nil else { continue }
+                let name = String(validating: entry[..<eq], as: UTF8.self),
+                values[name] == nil, undecodable[name] == nil
+            else { continue }
             let valueBytes = Array(entry[(eq + 1)...])
             if let value = String(validating: valueBytes, as: UTF8.self) {
                 values[name] = value

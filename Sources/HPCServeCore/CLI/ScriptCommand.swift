@@ -39,16 +39,22 @@ public enum ScriptCommand {
         OptionSpec(["--shared"], help: "do not ask for the whole node (less safe; warns)") { spec, _ in
             spec.exclusive = false
         },
-        OptionSpec(["--module"], value: "NAME", repeatable: true,
-                   help: "'module load NAME' before starting (repeatable)") {
+        OptionSpec(
+            ["--module"], value: "NAME", repeatable: true,
+            help: "'module load NAME' before starting (repeatable)"
+        ) {
             $0.modules.append(try Validate.module($1))
         },
-        OptionSpec(["--setup"], value: "LINE", repeatable: true,
-                   help: "your own shell line, placed verbatim (repeatable)") {
+        OptionSpec(
+            ["--setup"], value: "LINE", repeatable: true,
+            help: "your own shell line, placed verbatim (repeatable)"
+        ) {
             $0.setupLines.append(try Validate.setupLine($1))
         },
-        OptionSpec(["--listen"], value: "socket|tcp", help: "where the server listens (default: the app's first)",
-                   completion: .words(ListenMode.allCases.map(\.rawValue))) {
+        OptionSpec(
+            ["--listen"], value: "socket|tcp", help: "where the server listens (default: the app's first)",
+            completion: .words(ListenMode.allCases.map(\.rawValue))
+        ) {
             guard let mode = ListenMode(rawValue: $1) else {
                 let modes = ListenMode.allCases.map(\.rawValue).joined(separator: ", ")
                 throw UsageError("--listen value \(Validate.show($1)) is not one of: \(modes)")
@@ -66,8 +72,9 @@ public enum ScriptCommand {
     ]
 
     static let ownOptions: [OptionSpec] = [
-        OptionSpec(["--output", "-o"], value: "FILE", help: "write the script to FILE instead of standard output",
-                   completion: .files),
+        OptionSpec(
+            ["--output", "-o"], value: "FILE", help: "write the script to FILE instead of standard output",
+            completion: .files),
         .help,
     ]
 
@@ -91,14 +98,17 @@ public enum ScriptCommand {
     /// `hpcserve script APP`.
     public static let command: Command = {
         let names = Apps.all.map(\.name).joined(separator: ", ")
-        var command = Command("script", summary: "print an sbatch script for APP",
-                              usage: "hpcserve script APP [OPTIONS] [-- SBATCH-OPTIONS]", about: [
-            """
-            Print an sbatch script that starts APP (\(names)) on a compute node, bound to 127.0.0.1 or a private Unix \
-            socket, with a per-job secret. Submit it yourself with sbatch; the script writes \
-            ~/.hpcserve/jobs/JOBID/connection.json once the server answers.
-            """,
-        ])
+        var command = Command(
+            "script", summary: "print an sbatch script for APP",
+            usage: "hpcserve script APP [OPTIONS] [-- SBATCH-OPTIONS]",
+            about: [
+                """
+                Print an sbatch script that starts APP (\(names)) on a compute node, bound to 127.0.0.1 or a \
+                private Unix \
+                socket, with a per-job secret. Submit it yourself with sbatch; the script writes \
+                ~/.hpcserve/jobs/JOBID/connection.json once the server answers.
+                """
+            ])
         command.subcommands = Apps.all.map(appCommand)
         command.subcommandNoun = "app"
         command.notes = ["Run 'hpcserve script APP --help' for the options of one app."]
@@ -112,10 +122,14 @@ public enum ScriptCommand {
 
     /// `hpcserve script APP` for one app.
     static func appCommand(_ app: AppProfile) -> Command {
-        var command = Command(app.name, summary: app.summary,
-                              usage: "hpcserve script \(app.name) [OPTIONS] [-- SBATCH-OPTIONS]",
-                              about: ["Print an sbatch script that starts \(app.title) on a compute node. "
-                                      + app.notes.joined(separator: " ")]) { parsed, context in
+        var command = Command(
+            app.name, summary: app.summary,
+            usage: "hpcserve script \(app.name) [OPTIONS] [-- SBATCH-OPTIONS]",
+            about: [
+                "Print an sbatch script that starts \(app.title) on a compute node. "
+                    + app.notes.joined(separator: " ")
+            ]
+        ) { parsed, context in
             try run(app: app, parsed: parsed, context: context)
         }
         command.optionGroups = jobOptionGroups(app) + [OptionGroup("Output", ownOptions)]
@@ -175,24 +189,31 @@ public enum ScriptCommand {
     /// Words that are no option belong after `--`.
     static func noStrayArguments(_ parsed: ParsedArguments) throws {
         if let extra = parsed.positionals.first {
-            throw UsageError("unexpected argument \(Validate.show(extra)); "
-                             + "put sbatch options after '--' (e.g. -- --mail-type=END)")
+            throw UsageError(
+                "unexpected argument \(Validate.show(extra)); "
+                    + "put sbatch options after '--' (e.g. -- --mail-type=END)")
         }
     }
 
     /// The script for `app` from parsed flags, and the session paths it uses.
-    public static func render(app: AppProfile, parsed: ParsedArguments, context: Context) throws -> (String, SessionPaths) {
+    public static func render(app: AppProfile, parsed: ParsedArguments, context: Context) throws -> (
+        String, SessionPaths
+    ) {
         let paths = try SessionPaths.from(context)
         let spec = try makeSpec(app: app, parsed: parsed, paths: paths, context: context)
-        let templateFile = try parsed.value("--template").map { context.absolute(try Validate.path($0, option: "--template")) }
+        let templateFile = try parsed.value("--template").map {
+            context.absolute(try Validate.path($0, option: "--template"))
+        }
         let templates = try TemplateSource.from(context, appTemplateFile: templateFile)
         return (try ScriptRenderer.render(spec, templates: templates), paths)
     }
 
     /// Builds and validates the job from parsed flags; shared with the submit command. Each job
     /// option puts its own value in; what depends on more than one value is checked after.
-    public static func makeSpec(app: AppProfile, parsed: ParsedArguments, paths: SessionPaths,
-                                context: Context) throws -> JobSpec {
+    public static func makeSpec(
+        app: AppProfile, parsed: ParsedArguments, paths: SessionPaths,
+        context: Context
+    ) throws -> JobSpec {
         var spec = JobSpec(app: app, sessionRoot: paths.root)
         for option in jobOptions + app.options {
             guard let apply = option.apply else { continue }
@@ -203,8 +224,9 @@ public enum ScriptCommand {
             throw UsageError("\(app.title) cannot listen on a \(kind); use --listen \(app.listenModes[0].rawValue)")
         }
         if !spec.exclusive {
-            context.warn("--shared: other jobs may run on the same node, and their owners can reach 127.0.0.1 there; "
-                         + "only the secret protects your server")
+            context.warn(
+                "--shared: other jobs may run on the same node, and their owners can reach 127.0.0.1 there; "
+                    + "only the secret protects your server")
         }
         if let extra = parsed.passthrough { spec.extraSbatch = try SbatchPassthrough.parse(extra, app: app) }
         return spec

@@ -1,8 +1,9 @@
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// `hpcserve APP [options]` (submit, then watch) and `hpcserve watch JOBID`.
@@ -11,24 +12,33 @@ public enum WatchCommand {
         OptionSpec(["--detach"], help: "return once the forward works; the job and forward keep running"),
         OptionSpec(["--cancel-on-exit"], help: "cancel the job when hpcserve stops (for scripts)"),
         OptionSpec(["--json"], help: "print one JSON object instead of the laptop instructions"),
-        OptionSpec(["--login-host"], value: "HOST", help: "this login node's public name (default $HPCSERVE_LOGIN_HOST or hostname)"),
-        OptionSpec(["--laptop-port"], value: "N", help: "the port to use on the laptop (default: the app's, 8888 for Jupyter)"),
+        OptionSpec(
+            ["--login-host"], value: "HOST",
+            help: "this login node's public name (default $HPCSERVE_LOGIN_HOST or hostname)"),
+        OptionSpec(
+            ["--laptop-port"], value: "N",
+            help: "the port to use on the laptop (default: the app's, 8888 "
+                + "for Jupyter)"),
         .help,
     ]
 
     /// `hpcserve APP`: submit, then watch.
     static func submitCommand(_ app: AppProfile) -> Command {
         let usage = "hpcserve \(app.name) [OPTIONS] [-- SBATCH-OPTIONS]"
-        var command = Command(app.name, summary: app.summary, usage: usage, about: [
-            """
-            Submit \(app.title) (the script 'hpcserve script \(app.name)' prints), wait for it gently (squeue \
-            backs off while pending; readiness comes from the session directory), forward a Unix socket in your \
-            private session directory on this login node to the server, check it answers, and print the laptop \
-            command. Then stay, \
-            showing the time left and keeping the forward alive, until Ctrl-C (which asks whether to cancel the job) \
-            or the job ends.
-            """,
-        ]) { parsed, context in
+        var command = Command(
+            app.name, summary: app.summary, usage: usage,
+            about: [
+                """
+                Submit \(app.title) (the script 'hpcserve script \(app.name)' prints), wait for it gently (squeue \
+                backs off while pending; readiness comes from the session directory), forward a Unix socket in your \
+                private session directory on this login node to the server, check it answers, and print the laptop \
+                command. Then stay, \
+                showing the time left and keeping the forward alive, until Ctrl-C (which asks whether to cancel \
+                the job) \
+                or the job ends.
+                """
+            ]
+        ) { parsed, context in
             try await submit(app: app, parsed: parsed, context: context)
         }
         command.optionGroups = ScriptCommand.jobOptionGroups(app) + [OptionGroup("Watch options", watchOptions)]
@@ -43,13 +53,16 @@ public enum WatchCommand {
 
     /// `hpcserve watch JOBID`.
     static let command: Command = {
-        var command = Command("watch", summary: "the same for a job submitted by hand",
-                              usage: "hpcserve watch JOBID [OPTIONS]", about: [
-            """
-            Attach to a job submitted from a generated script (or reattach after Ctrl-C or --detach): wait for it, \
-            forward, check, and print the laptop command, as 'hpcserve APP' does.
-            """,
-        ]) { parsed, context in
+        var command = Command(
+            "watch", summary: "the same for a job submitted by hand",
+            usage: "hpcserve watch JOBID [OPTIONS]",
+            about: [
+                """
+                Attach to a job submitted from a generated script (or reattach after Ctrl-C or --detach): wait for it, \
+                forward, check, and print the laptop command, as 'hpcserve APP' does.
+                """
+            ]
+        ) { parsed, context in
             try await watch(parsed, context: context)
         }
         command.optionGroups = [OptionGroup("Options", watchOptions)]
@@ -81,7 +94,9 @@ public enum WatchCommand {
         let job = try Slurm.jobID(parsed.positionals[0])
         let paths = try SessionPaths.from(context)
         try paths.ensurePrivate()
-        return try await Watcher(job: job, paths: paths, options: try watchSettings(parsed, context: context), context: context).run()
+        return try await Watcher(
+            job: job, paths: paths, options: try watchSettings(parsed, context: context), context: context
+        ).run()
     }
 
     static func watchSettings(_ parsed: ParsedArguments, context: Context) throws -> WatchOptions {
@@ -94,15 +109,18 @@ public enum WatchCommand {
         } else {
             host = try Validate.host(ProcessInfo.processInfo.hostName, option: "this host's name (give --login-host)")
         }
-        let user = try context.variable("USER").map {
-            try Validate.charset($0, option: "environment variable USER", allowed: "_.-@", what: "user name")
-        } ?? currentUser()
+        let user =
+            try context.variable("USER").map {
+                try Validate.charset($0, option: "environment variable USER", allowed: "_.-@", what: "user name")
+            } ?? currentUser()
         var options = WatchOptions(loginHost: host, user: user)
         options.detach = parsed.has("--detach")
         options.cancelOnExit = parsed.has("--cancel-on-exit")
         options.json = parsed.has("--json")
         options.laptopPort = try parsed.value("--laptop-port").map { try Validate.port($0, option: "--laptop-port") }
-        if options.detach, options.cancelOnExit { throw UsageError("--detach and --cancel-on-exit exclude each other; give one") }
+        if options.detach, options.cancelOnExit {
+            throw UsageError("--detach and --cancel-on-exit exclude each other; give one")
+        }
         return options
     }
 
@@ -120,13 +138,17 @@ public enum SessionsCommand {
     ]
 
     static let listCommand: Command = {
-        var command = Command("list", summary: "your sessions: state, node, time left, URL",
-                              usage: "hpcserve list [--all] [--json]", about: [
-            """
-            Your sessions (~/.hpcserve/jobs): job id, app, state, node, time left and URL; running ones and the last 5 \
-            that ended (--all: every one). Forwards of jobs that have ended are closed.
-            """,
-        ]) { parsed, context in
+        var command = Command(
+            "list", summary: "your sessions: state, node, time left, URL",
+            usage: "hpcserve list [--all] [--json]",
+            about: [
+                """
+                Your sessions (~/.hpcserve/jobs): job id, app, state, node, time left and URL; running ones and \
+                the last 5 \
+                that ended (--all: every one). Forwards of jobs that have ended are closed.
+                """
+            ]
+        ) { parsed, context in
             try await list(parsed, context: context)
         }
         command.optionGroups = [OptionGroup("Options", listOptions)]
@@ -136,8 +158,10 @@ public enum SessionsCommand {
 
     static let stopCommand: Command = {
         let about = "Cancel the job, close its forward, and remove its sockets and secrets (the log stays)."
-        var command = Command("stop", summary: "cancel, close the forward, remove secrets",
-                              usage: "hpcserve stop JOBID", about: [about]) { parsed, context in
+        var command = Command(
+            "stop", summary: "cancel, close the forward, remove secrets",
+            usage: "hpcserve stop JOBID", about: [about]
+        ) { parsed, context in
             try await stop(parsed, context: context)
         }
         command.argument = .jobs
@@ -165,20 +189,23 @@ public enum SessionsCommand {
             let state = status?.state ?? "ENDED"
             // A forward whose job is over only relays to nothing: close it.
             if status.map({ !$0.isActive }) ?? true {
-                await Tunnel(runner: context.runner, directory: dir, node: info?.node ?? "localhost", target: "").close()
+                await Tunnel(runner: context.runner, directory: dir, node: info?.node ?? "localhost", target: "")
+                    .close()
             }
             if status?.isActive != true {
                 endedShown += 1
                 if endedShown > 5, !parsed.has("--all") { continue }
             }
-            let savedApp = (try? String(contentsOfFile: dir + "/app", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+            let savedApp = (try? String(contentsOfFile: dir + "/app", encoding: .utf8))?.trimmingCharacters(
+                in: .whitespacesAndNewlines)
             let app = info?.app ?? savedApp ?? "-"
             let port = Apps.named(app)?.laptopPort ?? 8888
             let url = info.flatMap { i in Apps.named(i.app).map { $0.client(i, port).url } } ?? "-"
             let node = status?.firstNode.isEmpty == false ? status!.firstNode : (info?.node ?? "-")
             let left = status?.isActive == true ? (status?.timeLeft ?? "-") : "-"
             rows.append([job, app, state, node, left, url])
-            objects.append(SessionRow(jobID: Int(job) ?? 0, app: app, state: state, node: node, timeLeft: left, url: url))
+            objects.append(
+                SessionRow(jobID: Int(job) ?? 0, app: app, state: state, node: node, timeLeft: left, url: url))
         }
         if parsed.has("--json") {
             context.output.stdout(JSONOutput.line(objects))
@@ -188,7 +215,11 @@ public enum SessionsCommand {
             let table = [["JOBID", "APP", "STATE", "NODE", "LEFT", "URL"]] + rows
             let widths = (0..<6).map { c in table.map { $0[c].count }.max() ?? 0 }
             for row in table {
-                context.output.stdout(row.enumerated().map { $0.offset == 5 ? $0.element : $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }.joined(separator: "  ") + "\n")
+                context.output.stdout(
+                    row.enumerated().map {
+                        $0.offset == 5
+                            ? $0.element : $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0)
+                    }.joined(separator: "  ") + "\n")
             }
         }
         return .success
@@ -202,7 +233,7 @@ public enum SessionsCommand {
         var done: [String] = []
         var notCancelled: String?
         switch try await slurm.query(job) {
-        case let .found(status) where !status.isActive:
+        case .found(let status) where !status.isActive:
             done.append("it had already ended (\(status.state))")
         case .gone:
             done.append("Slurm no longer knows it (it ended)")
@@ -224,7 +255,9 @@ public enum SessionsCommand {
         var removed: [String] = []
         for name in ["connection.json"] + Apps.all.flatMap(\.secretFiles) {
             var st = stat()
-            if lstat(dir + "/" + name, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, st.st_uid == getuid(), unlink(dir + "/" + name) == 0 {
+            if lstat(dir + "/" + name, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, st.st_uid == getuid(),
+                unlink(dir + "/" + name) == 0
+            {
                 removed.append(name)
             }
         }
@@ -243,7 +276,7 @@ public enum StopError: UserFacingError, Equatable {
 
     public var description: String {
         switch self {
-        case let .notCancelled(job, detail, done):
+        case .notCancelled(let job, let detail, let done):
             let rest = done.isEmpty ? "" : " (did: \(done.joined(separator: "; ")))"
             return "job \(job) was not cancelled: \(detail)\(rest); try 'scancel \(job)' once Slurm answers"
         }

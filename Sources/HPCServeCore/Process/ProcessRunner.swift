@@ -1,8 +1,9 @@
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// One program to run: argv (never a shell string), environment changes, stdin, limits.
@@ -27,9 +28,11 @@ public struct Invocation: Sendable, Equatable {
     public var output: Output
     public var outputLimit: Int
 
-    public init(_ argv: [String], environment: [String: String?] = [:], inheritEnvironment: Bool = true,
-                directory: String? = nil, stdin: String? = nil,
-                timeout: Double = 60, output: Output = .capture, outputLimit: Int = 1 << 20) {
+    public init(
+        _ argv: [String], environment: [String: String?] = [:], inheritEnvironment: Bool = true,
+        directory: String? = nil, stdin: String? = nil,
+        timeout: Double = 60, output: Output = .capture, outputLimit: Int = 1 << 20
+    ) {
         self.argv = argv
         self.environment = environment
         self.inheritEnvironment = inheritEnvironment
@@ -78,7 +81,9 @@ public struct ToolMissing: UserFacingError {
         case "ssh":
             return "cannot run 'ssh': not found on PATH; install the OpenSSH client or put it on PATH"
         case "sbatch", "squeue", "scancel", "sacct", "scontrol", "srun":
-            return "cannot run '\(tool)': not found on PATH; run hpcserve on a login node of a Slurm cluster (or load the slurm module)"
+            return
+                "cannot run '\(tool)': not found on PATH; run hpcserve on a login node of a Slurm cluster "
+                + "(or load the slurm module)"
         default:
             return "cannot run '\(tool)': not found on PATH"
         }
@@ -114,7 +119,9 @@ public struct LiveProcessRunner: ProcessRunner {
         guard let program = inv.argv.first else { throw ToolMissing(tool: "") }
         guard let path = resolve(program) else { throw ToolMissing(tool: program) }
 
-        var outPipe: [Int32] = [-1, -1], errPipe: [Int32] = [-1, -1], inPipe: [Int32] = [-1, -1]
+        var outPipe: [Int32] = [-1, -1]
+        var errPipe: [Int32] = [-1, -1]
+        var inPipe: [Int32] = [-1, -1]
         spawnLock.lock()
         var locked = true
         defer { if locked { spawnLock.unlock() } }
@@ -129,8 +136,10 @@ public struct LiveProcessRunner: ProcessRunner {
             guard makePipe(&outPipe), makePipe(&errPipe) else { throw POSIXError(.EMFILE) }
             posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
             posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
-            for fd in [outPipe[0], errPipe[0], outPipe[1], errPipe[1]] { posix_spawn_file_actions_addclose(&actions, fd) }
-        case let .appendToFile(file):
+            for fd in [outPipe[0], errPipe[0], outPipe[1], errPipe[1]] {
+                posix_spawn_file_actions_addclose(&actions, fd)
+            }
+        case .appendToFile(let file):
             posix_spawn_file_actions_addopen(&actions, 1, file, O_WRONLY | O_CREAT | O_APPEND, 0o600)
             posix_spawn_file_actions_adddup2(&actions, 1, 2)
         }
@@ -152,17 +161,26 @@ public struct LiveProcessRunner: ProcessRunner {
         }
         let cArgs = argv.map { strdup($0) } + [nil]
         let cEnv = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer { cArgs.forEach { free($0) }; cEnv.forEach { free($0) } }
+        defer {
+            cArgs.forEach { free($0) }
+            cEnv.forEach { free($0) }
+        }
 
         var pid = pid_t()
         let rc = posix_spawn(&pid, spawnPath, &actions, &attributes, cArgs, cEnv)
         spawnLock.unlock()
         locked = false
         close(inPipe[0])
-        if case .capture = inv.output { close(outPipe[1]); close(errPipe[1]) }
+        if case .capture = inv.output {
+            close(outPipe[1])
+            close(errPipe[1])
+        }
         guard rc == 0 else {
             close(inPipe[1])
-            if case .capture = inv.output { close(outPipe[0]); close(errPipe[0]) }
+            if case .capture = inv.output {
+                close(outPipe[0])
+                close(errPipe[0])
+            }
             throw ToolMissing(tool: program)
         }
 
@@ -171,13 +189,17 @@ public struct LiveProcessRunner: ProcessRunner {
             var bytes = Array(input.utf8)[...]
             while !bytes.isEmpty {
                 let n = bytes.withUnsafeBytes { write(inPipe[1], $0.baseAddress, $0.count) }
-                if n <= 0 { if errno == EINTR { continue }; break }
+                if n <= 0 {
+                    if errno == EINTR { continue }
+                    break
+                }
                 bytes = bytes.dropFirst(n)
             }
         }
         close(inPipe[1])
 
-        var out = [UInt8](), err = [UInt8]()
+        var out = [UInt8]()
+        var err = [UInt8]()
         var fds: [Int32] = []
         if case .capture = inv.output {
             fds = [outPipe[0], errPipe[0]]
@@ -225,7 +247,10 @@ public struct LiveProcessRunner: ProcessRunner {
                         err += buffer[0..<min(n, inv.outputLimit - err.count)]
                     }
                 } else if n == 0 || (errno != EAGAIN && errno != EINTR) {
-                    if let i = fds.firstIndex(of: p.fd) { close(p.fd); fds[i] = -1 }
+                    if let i = fds.firstIndex(of: p.fd) {
+                        close(p.fd)
+                        fds[i] = -1
+                    }
                 }
             }
         }
@@ -236,8 +261,9 @@ public struct LiveProcessRunner: ProcessRunner {
             waitpid(pid, &status, 0)
             exitStatus = 137
         }
-        return ProcessResult(status: exitStatus ?? 1, stdout: String(decoding: out, as: UTF8.self),
-                             stderr: String(decoding: err, as: UTF8.self), timedOut: timedOut)
+        return ProcessResult(
+            status: exitStatus ?? 1, stdout: String(decoding: out, as: UTF8.self),
+            stderr: String(decoding: err, as: UTF8.self), timedOut: timedOut)
     }
 
     /// The shell's convention: the exit code, or 128 + the signal that ended the process.

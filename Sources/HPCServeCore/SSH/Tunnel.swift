@@ -1,8 +1,9 @@
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 public enum TunnelError: UserFacingError {
@@ -11,9 +12,11 @@ public enum TunnelError: UserFacingError {
 
     public var description: String {
         switch self {
-        case let .failed(node, message):
-            return "cannot forward to \(node): \(message); check that 'ssh \(node)' works from this login node without a password"
-        case let .notAnswering(detail):
+        case .failed(let node, let message):
+            return
+                "cannot forward to \(node): \(message); check that 'ssh \(node)' works from this login node "
+                + "without a password"
+        case .notAnswering(let detail):
             return "the forward is up but the server does not answer through it (\(detail)); see the job log"
         }
     }
@@ -49,21 +52,27 @@ public struct Tunnel: Sendable {
     public func open() async throws {
         try Self.removeOwnSocket(socket)
         await close()
-        let argv = ["ssh", "-o", "BatchMode=yes", "-o", "ExitOnForwardFailure=yes", "-o", "ControlPersist=no",
-                    "-o", "ServerAliveInterval=30", "-o", "ServerAliveCountMax=3", "-o", "StreamLocalBindMask=0177",
-                    "-M", "-S", control, "-f"] + (serverPID == nil ? ["-N"] : []) + ["-L", "\(socket):\(target)", "--", node]
+        let argv =
+            [
+                "ssh", "-o", "BatchMode=yes", "-o", "ExitOnForwardFailure=yes", "-o", "ControlPersist=no",
+                "-o", "ServerAliveInterval=30", "-o", "ServerAliveCountMax=3", "-o", "StreamLocalBindMask=0177",
+                "-M", "-S", control, "-f",
+            ] + (serverPID == nil ? ["-N"] : []) + ["-L", "\(socket):\(target)", "--", node]
             // sh -c: the user's login shell on the node may be csh.
             + (serverPID.map { ["sh -c 'while kill -0 \($0) 2>/dev/null; do sleep 1; done'"] } ?? [])
         let r = try await runner.run(Invocation(argv, timeout: 60, output: .appendToFile(log)))
         guard r.status == 0 else {
-            let tail = (try? String(contentsOfFile: log, encoding: .utf8))?.split(separator: "\n").last.map(String.init) ?? "ssh exit \(r.status)"
+            let tail =
+                (try? String(contentsOfFile: log, encoding: .utf8))?.split(separator: "\n").last.map(String.init)
+                ?? "ssh exit \(r.status)"
             throw TunnelError.failed(node: node, message: tail)
         }
     }
 
     /// True while the ssh master answers on its control socket.
     public func isAlive() async -> Bool {
-        guard let r = try? await runner.run(Invocation(["ssh", "-S", control, "-O", "check", "--", node], timeout: 10)) else { return false }
+        guard let r = try? await runner.run(Invocation(["ssh", "-S", control, "-O", "check", "--", node], timeout: 10))
+        else { return false }
         return r.status == 0
     }
 
@@ -95,7 +104,9 @@ public struct Tunnel: Sendable {
 /// token works, end to end through the forward.
 public enum SocketProbe {
     /// The HTTP status for GET `path`, or nil if nothing answered.
-    public static func httpStatus(socket: String, path: String, headers: [String: String] = [:], timeout: Double = 10) -> Int? {
+    public static func httpStatus(socket: String, path: String, headers: [String: String] = [:], timeout: Double = 10)
+        -> Int?
+    {
         let fd = Self.connect(socket, timeout: timeout)
         guard fd >= 0 else { return nil }
         defer { Glibc_close(fd) }
@@ -127,9 +138,9 @@ public enum SocketProbe {
 
     static func connect(_ path: String, timeout: Double) -> Int32 {
         #if canImport(Glibc)
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+            let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         #else
-        let fd = socket(AF_UNIX, SOCK_STREAM, 0)
+            let fd = socket(AF_UNIX, SOCK_STREAM, 0)
         #endif
         guard fd >= 0 else { return -1 }
         var tv = timeval(tv_sec: Int(timeout), tv_usec: 0)
@@ -139,7 +150,10 @@ public enum SocketProbe {
         addr.sun_family = sa_family_t(AF_UNIX)
         let capacity = MemoryLayout.size(ofValue: addr.sun_path)
         let bytes = Array(path.utf8)
-        guard bytes.count < capacity else { Glibc_close(fd); return -1 }
+        guard bytes.count < capacity else {
+            Glibc_close(fd)
+            return -1
+        }
         withUnsafeMutableBytes(of: &addr.sun_path) { raw in
             raw.copyBytes(from: bytes)
             raw[bytes.count] = 0
@@ -149,15 +163,18 @@ public enum SocketProbe {
                 Foundation.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
             }
         }
-        guard rc == 0 else { Glibc_close(fd); return -1 }
+        guard rc == 0 else {
+            Glibc_close(fd)
+            return -1
+        }
         return fd
     }
 }
 
 @inline(__always) func Glibc_close(_ fd: Int32) {
     #if canImport(Glibc)
-    _ = Glibc.close(fd)
+        _ = Glibc.close(fd)
     #else
-    _ = Darwin.close(fd)
+        _ = Darwin.close(fd)
     #endif
 }

@@ -85,7 +85,10 @@ public enum SbatchPassthrough {
             } else if scalars.count >= 2, scalars[0] == "-" {
                 let letter = scalars[1]
                 guard let long = shortOptions[letter] else {
-                    throw UsageError("unknown sbatch option \(Validate.show(word)) after '--'; use the long spelling (e.g. --mail-type=END)")
+                    throw UsageError(
+                        "unknown sbatch option \(Validate.show(word)) after '--'; use the long spelling "
+                            + "(e.g. --mail-type=END)"
+                    )
                 }
                 try check(name: long, shown: "-\(letter)", app: app)
                 if shortFlags.contains(letter) {
@@ -99,7 +102,10 @@ public enum SbatchPassthrough {
                     out.append("--\(long)=\(try checkValue(words[i], name: long))")
                 }
             } else {
-                throw UsageError("\(Validate.show(word)) after '--' is not an sbatch option; write options such as --mail-type=END or -w node07")
+                throw UsageError(
+                    "\(Validate.show(word)) after '--' is not an sbatch option; write options such as "
+                        + "--mail-type=END or -w node07"
+                )
             }
             i += 1
         }
@@ -111,22 +117,33 @@ public enum SbatchPassthrough {
             throw UsageError("sbatch option \(Validate.show(shown)) cannot be passed through: \(reason)")
         }
         if name == "nodes" {
-            throw UsageError("sbatch option \(Validate.show(shown)) cannot be passed through: hpcserve asks for one node (--nodes=1) and runs the server there")
+            throw UsageError(
+                "sbatch option \(Validate.show(shown)) cannot be passed through: hpcserve asks for one node "
+                    + "(--nodes=1) and runs the server there"
+            )
         }
         if let instead = owned[name] {
-            throw UsageError("sbatch option \(Validate.show(shown)) cannot be passed through: hpcserve writes the --\(name) line itself; use its option \(instead) instead")
+            throw UsageError(
+                "sbatch option \(Validate.show(shown)) cannot be passed through: hpcserve writes the "
+                    + "--\(name) line itself; use its option \(instead) instead"
+            )
         }
         if let app, let instead = app.ownedSbatchOptions[name] {
-            throw UsageError("sbatch option \(Validate.show(shown)) cannot be passed through: \(app.title) sets --\(name) itself; use \(instead) instead")
+            throw UsageError(
+                "sbatch option \(Validate.show(shown)) cannot be passed through: \(app.title) sets "
+                    + "--\(name) itself; use \(instead) instead"
+            )
         }
         guard longOptions.contains(name) else {
-            let hint = Suggest.closest(to: name, in: longOptions).map { "; did you mean --\($0)?" } ?? "; see 'man sbatch'"
+            let hint =
+                Suggest.closest(to: name, in: longOptions).map { "; did you mean --\($0)?" } ?? "; see 'man sbatch'"
             throw UsageError("unknown sbatch option \(Validate.show(shown)) after '--'\(hint)")
         }
     }
 
     private static func checkValue(_ value: String, name: String) throws -> String {
-        let value = try Validate.charset(value, option: "sbatch option --\(name)", allowed: valueCharacters, what: "value for --\(name)")
+        let value = try Validate.charset(
+            value, option: "sbatch option --\(name)", allowed: valueCharacters, what: "value for --\(name)")
         if name == "export" { try checkExport(value) }
         return value
     }
@@ -135,8 +152,14 @@ public enum SbatchPassthrough {
     private static func checkExport(_ value: String) throws {
         for item in value.pieces(at: ",") {
             let name = item.splitOnce(at: "=").head
-            if forbiddenExports.contains(name) || forbiddenExportPrefixes.contains(where: { name.startsWith(scalars: $0) }) {
-                throw UsageError("sbatch option --export cannot set \(Validate.show(name)): bash or the loader would run someone's code before or inside the job script; set it in a --setup line if you really need it")
+            if forbiddenExports.contains(name)
+                || forbiddenExportPrefixes.contains(where: { name.startsWith(scalars: $0) })
+            {
+                throw UsageError(
+                    "sbatch option --export cannot set \(Validate.show(name)): bash or the loader would run "
+                        + "someone's code before or inside the job script; set it in a --setup line if you "
+                        + "really need it"
+                )
             }
         }
     }

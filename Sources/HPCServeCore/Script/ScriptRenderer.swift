@@ -6,14 +6,15 @@ public enum ScriptRenderer {
         let paths = try SessionPaths(checkedRoot: spec.sessionRoot)
         var values = spec.appValues.mapValues(ShellQuote.quote)
         values["SBATCH"] = sbatchLines(spec, paths: paths).joined(separator: "\n")
-        values["HEADER"] = header(spec).map { "# " + $0 }.joined(separator: "\n").replacingOccurrences(of: "# \n", with: "#\n")
+        values["HEADER"] = header(spec).map { "# " + $0 }.joined(separator: "\n").replacingOccurrences(
+            of: "# \n", with: "#\n")
         values["APP"] = ShellQuote.quote(spec.app.name)
         values["LISTEN"] = spec.listen.rawValue
         values["SESSION_ROOT"] = ShellQuote.quote(paths.root)
         values["READY_TIMEOUT"] = String(spec.readyTimeout)
         values["REVERSE_TUNNEL"] = spec.reverseTunnel ? "1" : "0"
         switch spec.app.probe {
-        case let .http(path):
+        case .http(let path):
             values["PROBE_KIND"] = "http"
             values["PROBE_PATH"] = ShellQuote.quote(path)
         case .tcpListen:
@@ -75,10 +76,12 @@ public enum ScriptRenderer {
             "",
             "What this script does:",
             "- keeps the node to itself (--exclusive)" + (spec.exclusive ? "" : ": NOT in this script (--shared)"),
-            "- binds the server to " + (spec.listen == .socket ? "a Unix socket in a 0700 node-local directory" : "127.0.0.1 only"),
+            "- binds the server to "
+                + (spec.listen == .socket ? "a Unix socket in a 0700 node-local directory" : "127.0.0.1 only"),
             "- makes a per-job secret from /dev/urandom; it is never in an argv or in this text",
             "- writes connection.json (0600) into ~/.hpcserve/jobs/JOBID/ once the server answers",
-            "- stops everything it started when the job ends, is cancelled, or is \(spec.stopGraceSeconds) s from its time limit",
+            "- stops everything it started when the job ends, is cancelled, or is \(spec.stopGraceSeconds) "
+                + "s from its time limit",
         ]
         if spec.reverseTunnel {
             lines.append("- opens a reverse tunnel to a Unix socket in that directory on $SLURM_SUBMIT_HOST")
@@ -92,7 +95,10 @@ public enum ScriptRenderer {
         var lines: [String] = []
         for module in spec.modules {
             // module names are validated to letters, digits and _.-/+@: so they are safe in "..."
-            lines.append("module load \(module) || hpcserve_die \"module load \(module) failed; check the name with 'module avail'\"")
+            lines.append(
+                "module load \(module) || hpcserve_die \"module load \(module) failed; check the name with "
+                    + "'module avail'\""
+            )
         }
         lines += spec.setupLines
         return lines.isEmpty ? ":   # (none)" : lines.joined(separator: "\n")

@@ -1,10 +1,11 @@
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import HPCServeTemplates
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// A problem with a template (a user's override, or a bug in ours).
 public enum TemplateError: UserFacingError, Equatable {
@@ -19,21 +20,29 @@ public enum TemplateError: UserFacingError, Equatable {
 
     public var description: String {
         switch self {
-        case let .notFound(name) where name == "common.sh":
-            return "no template named common.sh: it is runtime.sh now, included at the end of an app template that defines hpcserve_setup, hpcserve_launch and hpcserve_prepare_app; see Templates/jupyter.sh and update your override"
-        case let .notFound(name):
+        case .notFound(let name) where name == "common.sh":
+            return
+                "no template named common.sh: it is runtime.sh now, included at the end of an app template "
+                + "that defines hpcserve_setup, hpcserve_launch and hpcserve_prepare_app; see "
+                + "Templates/jupyter.sh and update your override"
+        case .notFound(let name):
             return "no template named \(name); the built-in ones are \(EmbeddedTemplates.names.joined(separator: ", "))"
-        case let .unknownPlaceholder(name, template):
-            return "template \(template) uses an unknown placeholder {{\(name)}}; fix the template or remove your override"
-        case let .unterminated(template):
+        case .unknownPlaceholder(let name, let template):
+            return
+                "template \(template) uses an unknown placeholder {{\(name)}}; fix the template or remove your override"
+        case .unterminated(let template):
             return "template \(template) has a '{{' without '}}'; fix the template or remove your override"
-        case let .includeTooDeep(template):
+        case .includeTooDeep(let template):
             return "template \(template) includes templates more than 4 levels deep; look for an include loop"
-        case let .unknownCondition(name, template):
-            return "template \(template) uses an unknown condition {{if \(name)}}; fix the template or remove your override"
-        case let .unbalancedCondition(template):
-            return "template \(template) has an {{if}}, {{else}} or {{end}} out of place (each stands alone on its line, in that order); fix the template or remove your override"
-        case let .unsafeOverride(path, reason):
+        case .unknownCondition(let name, let template):
+            return
+                "template \(template) uses an unknown condition {{if \(name)}}; fix the template or remove "
+                + "your override"
+        case .unbalancedCondition(let template):
+            return
+                "template \(template) has an {{if}}, {{else}} or {{end}} out of place (each stands alone on "
+                + "its line, in that order); fix the template or remove your override"
+        case .unsafeOverride(let path, let reason):
             return "template override \(Validate.show(path)) \(reason), so someone else could have written it; "
                 + "make it yours and not writable by group or others (chmod go-w), or remove it"
         }
@@ -86,17 +95,21 @@ public struct TemplateSource: Sendable {
             config = home + "/.config"
         }
         guard let config else { return TemplateSource(appTemplateFile: appTemplateFile) }
-        return TemplateSource(overrideDirectory: config + "/hpcserve/templates", appTemplateFile: appTemplateFile,
-                              trustedDirectories: [config + "/hpcserve/templates", config + "/hpcserve", config])
+        return TemplateSource(
+            overrideDirectory: config + "/hpcserve/templates", appTemplateFile: appTemplateFile,
+            trustedDirectories: [config + "/hpcserve/templates", config + "/hpcserve", config])
     }
 
     /// Text of template `name`; `isAppTemplate` lets `--template FILE` take its place.
     public func text(named name: String, isAppTemplate: Bool = false) throws -> String {
         if isAppTemplate, let file = appTemplateFile {
             switch Self.load(file) {
-            case let .success(text): return text
-            case let .failure(problem):
-                throw UsageError("--template \(Validate.show(file)) \(problem.reason); give a template file of your own (see Templates/README.md)")
+            case .success(let text): return text
+            case .failure(let problem):
+                throw UsageError(
+                    "--template \(Validate.show(file)) \(problem.reason); give a template file of your own "
+                        + "(see Templates/README.md)"
+                )
             }
         }
         if let dir = overrideDirectory {
@@ -105,11 +118,13 @@ public struct TemplateSource: Sendable {
             // Absent (or under something that is not a directory): the embedded copy.
             if lstat(path, &st) == 0 || (errno != ENOENT && errno != ENOTDIR) {
                 for directory in trustedDirectories {
-                    if let reason = Self.unsafe(directory) { throw TemplateError.unsafeOverride(path: directory, reason: reason) }
+                    if let reason = Self.unsafe(directory) {
+                        throw TemplateError.unsafeOverride(path: directory, reason: reason)
+                    }
                 }
                 switch Self.load(path) {
-                case let .success(text): return text
-                case let .failure(problem):
+                case .success(let text): return text
+                case .failure(let problem):
                     if problem.isUnsafe { throw TemplateError.unsafeOverride(path: path, reason: problem.reason) }
                     throw FileError.cannotRead(path: path, reason: problem.reason)
                 }
@@ -129,11 +144,13 @@ public struct TemplateSource: Sendable {
     /// Reads a template file through one descriptor, checking what was opened: a regular file,
     /// owned by the user or root, not writable by group or others, at most 1 MiB of UTF-8.
     static func load(_ path: String) -> Result<String, Problem> {
-        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)   // O_NONBLOCK: a FIFO must not hang us
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)  // O_NONBLOCK: a FIFO must not hang us
         guard fd >= 0 else { return .failure(Problem(reason: "cannot be read (\(String(cString: strerror(errno))))")) }
         defer { close(fd) }
         var st = stat()
-        guard fstat(fd, &st) == 0 else { return .failure(Problem(reason: "cannot be read (\(String(cString: strerror(errno))))")) }
+        guard fstat(fd, &st) == 0 else {
+            return .failure(Problem(reason: "cannot be read (\(String(cString: strerror(errno))))"))
+        }
         if (st.st_mode & S_IFMT) != S_IFREG { return .failure(Problem(reason: "is not a regular file")) }
         if let reason = unsafeOwnerOrMode(st) { return .failure(Problem(reason: reason, isUnsafe: true)) }
         if Int(st.st_size) > maxTemplateSize { return .failure(Problem(reason: "is larger than 1 MiB")) }
@@ -142,7 +159,9 @@ public struct TemplateSource: Sendable {
         while true {
             let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if n < 0, errno == EINTR { continue }
-            guard n >= 0 else { return .failure(Problem(reason: "cannot be read (\(String(cString: strerror(errno))))")) }
+            guard n >= 0 else {
+                return .failure(Problem(reason: "cannot be read (\(String(cString: strerror(errno))))"))
+            }
             if n == 0 { break }
             bytes += buffer[..<n]
             if bytes.count > maxTemplateSize { return .failure(Problem(reason: "is larger than 1 MiB")) }
@@ -166,7 +185,8 @@ public struct TemplateSource: Sendable {
             return "is owned by another user (uid \(st.st_uid))"
         }
         if st.st_mode & 0o022 != 0 {
-            return "is writable by " + (st.st_mode & 0o002 != 0 ? "every user" : "its group") + " (mode \(String(st.st_mode & 0o777, radix: 8)))"
+            return "is writable by " + (st.st_mode & 0o002 != 0 ? "every user" : "its group")
+                + " (mode \(String(st.st_mode & 0o777, radix: 8)))"
         }
         return nil
     }
@@ -185,7 +205,8 @@ public enum TemplateEngine {
         isAppTemplate: Bool = false, depth: Int = 0
     ) throws -> String {
         if depth > 4 { throw TemplateError.includeTooDeep(template: name) }
-        let text = try select(try source.text(named: name, isAppTemplate: isAppTemplate), conditions: conditions, template: name)
+        let text = try select(
+            try source.text(named: name, isAppTemplate: isAppTemplate), conditions: conditions, template: name)
         var out = ""
         var rest = Substring(text)
         while let open = rest.range(of: "{{") {
@@ -196,7 +217,8 @@ public enum TemplateEngine {
             let key = rest[open.upperBound..<close.lowerBound].trimmingCharacters(in: .whitespaces)
             if key.hasPrefix("include ") {
                 let file = key.dropFirst("include ".count).trimmingCharacters(in: .whitespaces)
-                var included = try render(file, values: values, conditions: conditions, source: source, depth: depth + 1)
+                var included = try render(
+                    file, values: values, conditions: conditions, source: source, depth: depth + 1)
                 if included.hasSuffix("\n") { included.removeLast() }
                 out += included
             } else if let value = values[key] {
@@ -216,7 +238,7 @@ public enum TemplateEngine {
     static func select(_ text: String, conditions: [String: Bool], template: String) throws -> String {
         guard text.contains("{{if ") || text.contains("{{else}}") || text.contains("{{end}}") else { return text }
         var kept: [Substring] = []
-        var open: [(taken: Bool, inElse: Bool)] = []   // one per enclosing {{if}}
+        var open: [(taken: Bool, inElse: Bool)] = []  // one per enclosing {{if}}
         for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
             let word = line.trimmingCharacters(in: .whitespaces)
             if word.hasPrefix("{{if "), word.hasSuffix("}}") {
@@ -228,7 +250,9 @@ public enum TemplateEngine {
                 }
                 open.append((value != negated, false))
             } else if word == "{{else}}" {
-                guard let last = open.popLast(), !last.inElse else { throw TemplateError.unbalancedCondition(template: template) }
+                guard let last = open.popLast(), !last.inElse else {
+                    throw TemplateError.unbalancedCondition(template: template)
+                }
                 open.append((!last.taken, true))
             } else if word == "{{end}}" {
                 guard open.popLast() != nil else { throw TemplateError.unbalancedCondition(template: template) }

@@ -29,7 +29,7 @@ public enum Validate {
         while i < bytes.endIndex, shown < 60 {
             var iterator = bytes[i...].makeIterator()
             var decoder = UTF8()
-            if case let .scalarValue(scalar) = decoder.decode(&iterator) {
+            if case .scalarValue(let scalar) = decoder.decode(&iterator) {
                 switch scalar {
                 case "'": out += "\\'"
                 case "\\": out += "\\\\"
@@ -62,10 +62,10 @@ public enum Validate {
         if c.isASCII { return true }
         switch c.properties.generalCategory {
         case .format, .lineSeparator, .paragraphSeparator, .control, .surrogate, .privateUse, .unassigned,
-             .nonspacingMark, .spacingMark, .enclosingMark:
+            .nonspacingMark, .spacingMark, .enclosingMark:
             return false
         case .spaceSeparator:
-            return false    // a space that is not U+0020 looks like one but is not
+            return false  // a space that is not U+0020 looks like one but is not
         default:
             return true
         }
@@ -85,7 +85,7 @@ public enum Validate {
         case "\r": return "\\r"
         case let c where c.isASCII && !isPrinting(c):
             return "\\x" + hex(UInt8(c.value), width: 2)
-        case let c where !isPrinting(c):   // \u{…} for a character, \xff only for a byte that is not UTF-8
+        case let c where !isPrinting(c):  // \u{…} for a character, \xff only for a byte that is not UTF-8
             return "\\u{" + String(c.value, radix: 16) + "}"
         default:
             return String(scalar)
@@ -106,10 +106,16 @@ public enum Validate {
             throw UsageError("\(option) value is too long (\(value.utf8.count) bytes, at most \(maxLength))")
         }
         if value.unicodeScalars.contains(where: { $0.value < 0x20 || (0x7f...0x9f).contains($0.value) }) {
-            throw UsageError("\(option) value \(show(value)) contains a control character (newline, tab, NUL, escape…); give it on one line")
+            throw UsageError(
+                "\(option) value \(show(value)) contains a control character (newline, tab, NUL, escape…); "
+                    + "give it on one line"
+            )
         }
         if value.unicodeScalars.contains(where: { isBidiControl($0) || $0.value == 0x2028 || $0.value == 0x2029 }) {
-            throw UsageError("\(option) value \(show(value)) contains a bidirectional control or line separator (U+202E…), which changes how text around it is shown; remove it")
+            throw UsageError(
+                "\(option) value \(show(value)) contains a bidirectional control or line separator "
+                    + "(U+202E…), which changes how text around it is shown; remove it"
+            )
         }
     }
 
@@ -118,7 +124,8 @@ public enum Validate {
         try basic(value, option: option)
         let ok = value.unicodeScalars.allSatisfy { isAlnum($0) || allowed.unicodeScalars.contains($0) }
         if !ok || value.startsWith(scalars: "-") {
-            throw UsageError("\(option) value \(show(value)) is not a valid \(what); use letters, digits and \(describe(allowed))")
+            throw UsageError(
+                "\(option) value \(show(value)) is not a valid \(what); use letters, digits and \(describe(allowed))")
         }
         return value
     }
@@ -135,7 +142,10 @@ public enum Validate {
     /// (or UNLIMITED / INFINITE).
     public static func time(_ value: String, option: String = "--time") throws -> String {
         try basic(value, option: option)
-        let bad = UsageError("\(option) value \(show(value)) is not a Slurm time; use M, M:S, H:M:S, D-H, D-H:M or D-H:M:S (e.g. 90, 2:00:00, 1-12)")
+        let bad = UsageError(
+            "\(option) value \(show(value)) is not a Slurm time; use M, M:S, H:M:S, D-H, D-H:M or D-H:M:S "
+                + "(e.g. 90, 2:00:00, 1-12)"
+        )
         // ASCII only, so that splitting below is on bytes (no mark can join a separator).
         guard value.unicodeScalars.allSatisfy(\.isASCII) else { throw bad }
         let upper = value.uppercased()
@@ -173,8 +183,8 @@ public enum Validate {
             seconds = n[0] * 3600 + (n.count > 1 ? n[1] * 60 : 0) + (n.count > 2 ? n[2] : 0)
         } else {
             switch n.count {
-            case 1: seconds = n[0] * 60                        // M
-            case 2: seconds = n[0] * 60 + n[1]                 // M:S
+            case 1: seconds = n[0] * 60  // M
+            case 2: seconds = n[0] * 60 + n[1]  // M:S
             default: seconds = n[0] * 3600 + n[1] * 60 + n[2]  // H:M:S
             }
         }
@@ -186,7 +196,8 @@ public enum Validate {
     public static func integer(_ value: String, option: String, range: ClosedRange<Int>) throws -> Int {
         try basic(value, option: option)
         guard value.isASCIIDigits, value.utf8.count <= 9, let n = Int(value), range.contains(n) else {
-            throw UsageError("\(option) value \(show(value)) is not a whole number from \(range.lowerBound) to \(range.upperBound)")
+            throw UsageError(
+                "\(option) value \(show(value)) is not a whole number from \(range.lowerBound) to \(range.upperBound)")
         }
         return n
     }
@@ -201,9 +212,13 @@ public enum Validate {
         try basic(value, option: option)
         let parts = value.pieces(at: "-")
         guard parts.count == 2,
-              let a = try? port(parts[0], option: option),
-              let b = try? port(parts[1], option: option), a <= b else {
-            throw UsageError("\(option) value \(show(value)) is not a port range; use A-B with 1 <= A <= B <= 65535 (e.g. 20000-32767)")
+            let a = try? port(parts[0], option: option),
+            let b = try? port(parts[1], option: option), a <= b
+        else {
+            throw UsageError(
+                "\(option) value \(show(value)) is not a port range; use A-B with 1 <= A <= B <= 65535 "
+                    + "(e.g. 20000-32767)"
+            )
         }
         return a...b
     }
@@ -212,9 +227,14 @@ public enum Validate {
     public static func memory(_ value: String, option: String = "--mem") throws -> String {
         try basic(value, option: option)
         var digits = value
-        if let last = value.unicodeScalars.last, "KMGTkmgt".unicodeScalars.contains(last) { digits = value.dropping(lastScalars: 1) }
+        if let last = value.unicodeScalars.last, "KMGTkmgt".unicodeScalars.contains(last) {
+            digits = value.dropping(lastScalars: 1)
+        }
         guard digits.isASCIIDigits, digits.utf8.count <= 12 else {
-            throw UsageError("\(option) value \(show(value)) is not a memory size; use a number with an optional K, M, G or T suffix (e.g. 16G)")
+            throw UsageError(
+                "\(option) value \(show(value)) is not a memory size; use a number with an optional K, M, G "
+                    + "or T suffix (e.g. 16G)"
+            )
         }
         return value
     }
@@ -236,7 +256,8 @@ public enum Validate {
         let v = try charset(value, option: option, allowed: "_.-:,", what: "GPU request (N or TYPE:N)")
         for item in v.pieces(at: ",") {
             guard let count = item.pieces(at: ":").last, count.isASCIIDigits else {
-                throw UsageError("\(option) value \(show(value)) is not a GPU request; use N or TYPE:N (e.g. 2 or a100:2)")
+                throw UsageError(
+                    "\(option) value \(show(value)) is not a GPU request; use N or TYPE:N (e.g. 2 or a100:2)")
             }
         }
         return v
@@ -287,11 +308,18 @@ public enum Validate {
         let usual = "use a license variable such as " + usualLicenseVariables.joined(separator: ", ")
         let scalars = Array(value.unicodeScalars)
         guard value.utf8.count <= 64, ("A"..."Z").contains(scalars[0]),
-              scalars.allSatisfy({ ("A"..."Z").contains($0) || ("0"..."9").contains($0) || $0 == "_" }) else {
-            throw UsageError("\(option) value \(show(value)) is not a license variable name (capital letters, digits and '_', starting with a letter); \(usual)")
+            scalars.allSatisfy({ ("A"..."Z").contains($0) || ("0"..."9").contains($0) || $0 == "_" })
+        else {
+            throw UsageError(
+                "\(option) value \(show(value)) is not a license variable name (capital letters, digits and "
+                    + "'_', starting with a letter); \(usual)"
+            )
         }
         if shellVariables.contains(value) || shellVariablePrefixes.contains(where: { value.startsWith(scalars: $0) }) {
-            throw UsageError("\(option) value \(show(value)) is a variable of the shell, the loader, Slurm or hpcserve, not a license variable; \(usual)")
+            throw UsageError(
+                "\(option) value \(show(value)) is a variable of the shell, the loader, Slurm or hpcserve, "
+                    + "not a license variable; \(usual)"
+            )
         }
         return value
     }

@@ -19,7 +19,10 @@ public struct ConnectionInfo: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case version, app, node, host, port, socket, token, user, pid, started
-        case jobID = "job_id", reverseSocket = "reverse_socket", secretKind = "secret_kind", urlPath = "url_path"
+        case jobID = "job_id"
+        case reverseSocket = "reverse_socket"
+        case secretKind = "secret_kind"
+        case urlPath = "url_path"
     }
 
     /// Where the login-side forward points on the node: the socket, or 127.0.0.1:PORT.

@@ -41,11 +41,17 @@ public struct SessionPaths: Sendable, Equatable {
         let root = String(scalars)
         let origin = variable == "HPCSERVE_DIR" ? "" : " (from \(variable))"
         guard scalars.first == "/" else {
-            throw UsageError("session directory \(Validate.show(root))\(origin) is not absolute; set HPCSERVE_DIR to an absolute path")
+            throw UsageError(
+                "session directory \(Validate.show(root))\(origin) is not absolute; set HPCSERVE_DIR to an "
+                    + "absolute path"
+            )
         }
         let allowed = "_.-/+@~"
         if !scalars.allSatisfy({ Validate.isAlnum($0) || allowed.unicodeScalars.contains($0) }) {
-            throw UsageError("session directory \(Validate.show(root))\(origin) has characters sbatch cannot take in --output (spaces, quotes, '%'…); set HPCSERVE_DIR to a plain path")
+            throw UsageError(
+                "session directory \(Validate.show(root))\(origin) has characters sbatch cannot take in "
+                    + "--output (spaces, quotes, '%'…); set HPCSERVE_DIR to a plain path"
+            )
         }
         self.root = root
         let longest = directory(jobID: Self.longestJobID) + "/server.sock"

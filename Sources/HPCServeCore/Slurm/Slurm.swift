@@ -21,8 +21,10 @@ public struct JobStatus: Sendable, Equatable {
         self.startTime = startTime
     }
 
-    public static let activeStates: Set<String> = ["PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "REQUEUED",
-                                                   "REQUEUE_HOLD", "REQUEUE_FED", "RESIZING", "SUSPENDED", "STOPPED", "SIGNALING", "STAGE_OUT"]
+    public static let activeStates: Set<String> = [
+        "PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "REQUEUED",
+        "REQUEUE_HOLD", "REQUEUE_FED", "RESIZING", "SUSPENDED", "STOPPED", "SIGNALING", "STAGE_OUT",
+    ]
     public var isActive: Bool { Self.activeStates.contains(state) }
     /// The first node of the allocation (`node[01-02]` is never expected: hpcserve jobs have one node).
     public var firstNode: String { String(nodes.split(separator: ",").first ?? "") }
@@ -46,11 +48,11 @@ public enum SlurmError: UserFacingError, Equatable {
 
     public var description: String {
         switch self {
-        case let .commandFailed(argv, status, tail):
+        case .commandFailed(let argv, let status, let tail):
             return "'\(argv.joined(separator: " "))' failed (exit \(status)): \(tail.isEmpty ? "no message" : tail)"
-        case let .submitFailed(tail):
+        case .submitFailed(let tail):
             return "sbatch refused the job: \(tail); fix the option it names and try again"
-        case let .badJobID(id):
+        case .badJobID(let id):
             return "\(Validate.show(id)) is not a job id; give the number sbatch printed (e.g. 4242)"
         }
     }
@@ -105,7 +107,10 @@ public struct Slurm: Sendable {
     /// Several jobs at once (for `list`): job id → status; missing ids are gone.
     public func query(jobs: [String]) async throws -> [String: JobStatus] {
         if jobs.isEmpty { return [:] }
-        let argv = ["squeue", "--noheader", "--jobs=\(jobs.joined(separator: ","))", "--states=all", "--format=%i|\(Self.format)"]
+        let argv = [
+            "squeue", "--noheader", "--jobs=\(jobs.joined(separator: ","))", "--states=all",
+            "--format=%i|\(Self.format)",
+        ]
         let r = try await runner.run(Invocation(argv, timeout: 60))
         if r.status != 0, !r.stderr.contains("Invalid job id") {
             throw SlurmError.commandFailed(argv: ["squeue"], status: r.status, stderrTail: r.lastLine)
@@ -134,8 +139,10 @@ public struct Slurm: Sendable {
 
     /// How a finished job ended, from sacct where accounting exists, else scontrol.
     public func ending(_ job: String) async -> String? {
-        if let r = try? await runner.run(Invocation(["sacct", "-n", "-X", "-P", "-j", job, "-o", "State,ExitCode,Reason"], timeout: 30)),
-           r.status == 0, let line = r.stdout.split(separator: "\n").first {
+        if let r = try? await runner.run(
+            Invocation(["sacct", "-n", "-X", "-P", "-j", job, "-o", "State,ExitCode,Reason"], timeout: 30)),
+            r.status == 0, let line = r.stdout.split(separator: "\n").first
+        {
             let f = line.split(separator: "|").map(String.init)
             if let state = f.first { return f.count > 1 ? "\(state), exit code \(f[1])" : state }
         }
@@ -152,6 +159,8 @@ public struct Slurm: Sendable {
     public func cancel(_ job: String) async throws {
         let argv = ["scancel", job]
         let r = try await runner.run(Invocation(argv, timeout: 60))
-        guard r.status == 0 else { throw SlurmError.commandFailed(argv: argv, status: r.status, stderrTail: r.lastLine) }
+        guard r.status == 0 else {
+            throw SlurmError.commandFailed(argv: argv, status: r.status, stderrTail: r.lastLine)
+        }
     }
 }

@@ -9,12 +9,17 @@ public enum SnippetCommand {
         OptionSpec(["--gateway"], value: "HOST", help: "host to tunnel through (ssh from the nodes must work)"),
         OptionSpec(["--server"], value: "HOST", help: "the license server, as the gateway sees it"),
         OptionSpec(["--port"], value: "N", help: "the license server's port"),
-        OptionSpec(["--env"], value: "VAR", repeatable: true,
-                   help: "export VAR=PORT@localhost (default MLM_LICENSE_FILE); a license variable, "
-                       + "e.g. LM_LICENSE_FILE",
-                   completion: .words(Validate.usualLicenseVariables)),
-        OptionSpec(["--vendor-port"], value: "N", repeatable: true, help: "FlexLM vendor-daemon port, same number (repeatable)"),
-        OptionSpec(["--port-range"], value: "A-B", help: "local ports to pick from (default 1024-65535 less the ephemeral range)"),
+        OptionSpec(
+            ["--env"], value: "VAR", repeatable: true,
+            help: "export VAR=PORT@localhost (default MLM_LICENSE_FILE); a license variable, "
+                + "e.g. LM_LICENSE_FILE",
+            completion: .words(Validate.usualLicenseVariables)),
+        OptionSpec(
+            ["--vendor-port"], value: "N", repeatable: true, help: "FlexLM vendor-daemon port, same number (repeatable)"
+        ),
+        OptionSpec(
+            ["--port-range"], value: "A-B",
+            help: "local ports to pick from (default 1024-65535 less the ephemeral range)"),
         OptionSpec(["--attempts"], value: "K", help: "ports to try before failing the job (default 20)"),
         .help,
     ]
@@ -22,8 +27,9 @@ public enum SnippetCommand {
     static let reverseOptions: [OptionSpec] = [
         OptionSpec(["--port"], value: "N", help: "the server's port on the node (127.0.0.1)"),
         OptionSpec(["--host"], value: "HOST", help: "where the tunnel ends (default $SLURM_SUBMIT_HOST)"),
-        OptionSpec(["--socket"], value: "PATH", help: "socket there (default ~/.hpcserve/jobs/ID/server.sock)",
-                   completion: .files),
+        OptionSpec(
+            ["--socket"], value: "PATH", help: "socket there (default ~/.hpcserve/jobs/ID/server.sock)",
+            completion: .files),
         OptionSpec(["--insecure-tcp-port"], value: "N", help: "a TCP port instead: open to EVERY user there"),
         OptionSpec(["--laptop-port"], value: "N", help: "port for the laptop command (default 8888)"),
         .help,
@@ -31,9 +37,10 @@ public enum SnippetCommand {
 
     /// `hpcserve snippet license|reverse-tunnel`.
     static let command: Command = {
-        var command = Command("snippet", summary: "bash to paste into a job script",
-                              usage: "hpcserve snippet license|reverse-tunnel [OPTIONS]",
-                              about: ["Print bash to paste into an existing job script."])
+        var command = Command(
+            "snippet", summary: "bash to paste into a job script",
+            usage: "hpcserve snippet license|reverse-tunnel [OPTIONS]",
+            about: ["Print bash to paste into an existing job script."])
         command.subcommands = [licenseCommand, reverseTunnelCommand]
         command.subcommandNoun = "snippet"
         command.examples = [
@@ -44,15 +51,17 @@ public enum SnippetCommand {
     }()
 
     static let licenseCommand: Command = {
-        var command = Command("license", summary: "bash for a job: forward a license server's port through a gateway",
-                              usage: "hpcserve snippet license --gateway HOST --server HOST --port N [OPTIONS]",
-                              about: [
-            """
-            Print bash for a job script: picks a random free local port, starts \
-            'ssh -f -N -o ExitOnForwardFailure=yes GATEWAY -L 127.0.0.1:PORT:SERVER:N' (retrying with another port \
-            when the bind fails), exports VAR=PORT@localhost, and ends the tunnel when the job ends.
-            """,
-        ]) { parsed, context in
+        var command = Command(
+            "license", summary: "bash for a job: forward a license server's port through a gateway",
+            usage: "hpcserve snippet license --gateway HOST --server HOST --port N [OPTIONS]",
+            about: [
+                """
+                Print bash for a job script: picks a random free local port, starts \
+                'ssh -f -N -o ExitOnForwardFailure=yes GATEWAY -L 127.0.0.1:PORT:SERVER:N' (retrying with another port \
+                when the bind fails), exports VAR=PORT@localhost, and ends the tunnel when the job ends.
+                """
+            ]
+        ) { parsed, context in
             try runLicense(parsed, context: context)
         }
         command.optionGroups = [OptionGroup("Options", licenseOptions)]
@@ -65,15 +74,19 @@ public enum SnippetCommand {
     }()
 
     static let reverseTunnelCommand: Command = {
-        var command = Command("reverse-tunnel",
-                              summary: "bash for a job: tunnel back to a private socket on the login node",
-                              usage: "hpcserve snippet reverse-tunnel --port N [OPTIONS]", about: [
-            """
-            Print bash for a job script: 'ssh -f -N -R SOCKET:127.0.0.1:N $SLURM_SUBMIT_HOST', ending in a Unix socket \
-            in your private session directory on the login node (never a TCP port there, unless you ask with \
-            --insecure-tcp-port), and ends the tunnel when the job ends.
-            """,
-        ]) { parsed, context in
+        var command = Command(
+            "reverse-tunnel",
+            summary: "bash for a job: tunnel back to a private socket on the login node",
+            usage: "hpcserve snippet reverse-tunnel --port N [OPTIONS]",
+            about: [
+                """
+                Print bash for a job script: 'ssh -f -N -R SOCKET:127.0.0.1:N $SLURM_SUBMIT_HOST', ending in a \
+                Unix socket \
+                in your private session directory on the login node (never a TCP port there, unless you ask with \
+                --insecure-tcp-port), and ends the tunnel when the job ends.
+                """
+            ]
+        ) { parsed, context in
             try runReverseTunnel(parsed, context: context)
         }
         command.optionGroups = [OptionGroup("Options", reverseOptions)]
@@ -103,8 +116,9 @@ public enum SnippetCommand {
         try noPositionals(parsed)
         let text = try reverseTunnel(parsed)
         if parsed.has("--insecure-tcp-port") {
-            context.warn("--insecure-tcp-port: every user on the login node can connect to that port; "
-                         + "the default Unix socket in your private directory cannot be reached by them")
+            context.warn(
+                "--insecure-tcp-port: every user on the login node can connect to that port; "
+                    + "the default Unix socket in your private directory cannot be reached by them")
         }
         context.output.stdout(text)
         return .success
@@ -131,7 +145,8 @@ public enum SnippetCommand {
         var names = try parsed.all("--env").map { try Validate.licenseVariable($0) }
         if names.isEmpty { names = ["MLM_LICENSE_FILE"] }
         let range = try parsed.value("--port-range").map { try Validate.portRange($0, option: "--port-range") }
-        let attempts = try parsed.value("--attempts").map { try Validate.integer($0, option: "--attempts", range: 1...100) } ?? 20
+        let attempts =
+            try parsed.value("--attempts").map { try Validate.integer($0, option: "--attempts", range: 1...100) } ?? 20
         let header = [
             "Forwards a free port on the compute node (random, never one in use) to \(server):\(port)",
             "through \(gateway), trying up to \(attempts) ports if another process takes one first, and",
@@ -158,24 +173,34 @@ public enum SnippetCommand {
     /// on it) but nothing else: the job would fail on it, and it must never be removed.
     static func checkSocketPath(_ path: String) throws {
         var st = stat()
-        guard lstat(path, &st) == 0 else { return }   // nothing there (or not visible here): the job checks again
+        guard lstat(path, &st) == 0 else { return }  // nothing there (or not visible here): the job checks again
         let mode = st.st_mode & S_IFMT
         guard mode != S_IFSOCK else { return }
-        let kind = mode == S_IFREG ? "a regular file" : mode == S_IFDIR ? "a directory" : mode == S_IFLNK ? "a symbolic link" : "not a socket"
-        throw UsageError("--socket \(Validate.show(path)) is \(kind); the snippet replaces only a stale socket, so give a path where nothing is, or move that away yourself")
+        let kind =
+            mode == S_IFREG
+            ? "a regular file" : mode == S_IFDIR ? "a directory" : mode == S_IFLNK ? "a symbolic link" : "not a socket"
+        throw UsageError(
+            "--socket \(Validate.show(path)) is \(kind); the snippet replaces only a stale socket, so give "
+                + "a path where nothing is, or move that away yourself"
+        )
     }
 
     /// The reverse-tunnel snippet.
     public static func reverseTunnel(_ parsed: ParsedArguments) throws -> String {
         let port = try Validate.port(try required(parsed, "--port", command: "reverse-tunnel"), option: "--port")
         let host = try parsed.value("--host").map { try Validate.host($0, option: "--host") } ?? ""
-        let tcpPort = try parsed.value("--insecure-tcp-port").map { try Validate.port($0, option: "--insecure-tcp-port") }
-        let laptopPort = try parsed.value("--laptop-port").map { try Validate.port($0, option: "--laptop-port") } ?? 8888
+        let tcpPort = try parsed.value("--insecure-tcp-port").map {
+            try Validate.port($0, option: "--insecure-tcp-port")
+        }
+        let laptopPort =
+            try parsed.value("--laptop-port").map { try Validate.port($0, option: "--laptop-port") } ?? 8888
         var socket = ""
         if let s = parsed.value("--socket") {
             if tcpPort != nil { throw UsageError("--socket and --insecure-tcp-port exclude each other; give one") }
             socket = try Validate.path(s, option: "--socket")
-            guard socket.startsWith(scalars: "/") else { throw UsageError("--socket \(Validate.show(socket)) must be an absolute path") }
+            guard socket.startsWith(scalars: "/") else {
+                throw UsageError("--socket \(Validate.show(socket)) must be an absolute path")
+            }
             guard !socket.contains(scalar: ":") else {
                 throw UsageError("--socket path \(Validate.show(socket)) must not contain ':' (ssh's forward syntax)")
             }
@@ -186,7 +211,9 @@ public enum SnippetCommand {
         }
         let header = [
             "Opens a reverse tunnel from this job to " + (host.isEmpty ? "$SLURM_SUBMIT_HOST" : host)
-                + ", ending in " + (tcpPort.map { "TCP port \($0) (open to every user there!)" } ?? "a Unix socket in your private 0700 directory") + ",",
+                + ", ending in "
+                + (tcpPort.map { "TCP port \($0) (open to every user there!)" }
+                    ?? "a Unix socket in your private 0700 directory") + ",",
             "to 127.0.0.1:\(port) on the compute node. Generated by hpcserve \(ScriptRenderer.version).",
             "Paste it after your server has started. It sets EXIT/TERM traps that end the tunnel",
             "with the job; if your script sets its own EXIT trap, call hpcserve_rt_stop from it.",

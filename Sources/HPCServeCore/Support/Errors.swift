@@ -32,15 +32,17 @@ public enum FileError: UserFacingError, Equatable {
 
     public var description: String {
         switch self {
-        case let .cannotWrite(path, reason):
+        case .cannotWrite(let path, let reason):
             return "cannot write \(path): \(reason); check the path and its permissions"
-        case let .cannotRead(path, reason):
+        case .cannotRead(let path, let reason):
             return "cannot read \(path): \(reason); check the path and its permissions"
-        case let .unsafeDirectory(path, reason):
+        case .unsafeDirectory(let path, let reason):
             return "\(path) \(reason); fix it with 'chmod 700 \(path)' (and chown to yourself) or remove it"
-        case let .notOurSocket(path):
-            return "\(path) is in the way of a forward socket and is not a socket of yours; hpcserve removes only its own sockets: move it away"
-        case let .socketPathTooLong(path, limit):
+        case .notOurSocket(let path):
+            return
+                "\(path) is in the way of a forward socket and is not a socket of yours; hpcserve removes "
+                + "only its own sockets: move it away"
+        case .socketPathTooLong(let path, let limit):
             return "socket path \(path) is longer than \(limit) bytes, the Unix socket limit; "
                 + "set HPCSERVE_DIR to a shorter directory that only you can use (it is created 0700)"
         }
@@ -50,7 +52,7 @@ public enum FileError: UserFacingError, Equatable {
         switch self {
         case .cannotWrite, .cannotRead: return .cannotCreate
         case .unsafeDirectory, .notOurSocket: return .failure
-        case .socketPathTooLong: return .usage   // from HPCSERVE_DIR, HOME or --socket: a value to change
+        case .socketPathTooLong: return .usage  // from HPCSERVE_DIR, HOME or --socket: a value to change
         }
     }
 }

@@ -26,8 +26,13 @@ struct ReadySession: Encodable {
     var log: String
 
     enum CodingKeys: String, CodingKey {
-        case jobID = "job_id", state, app, node, loginSocket = "login_socket", laptopCommand = "laptop_command"
-        case url, token, user, timeLeft = "time_left", log
+        case jobID = "job_id"
+        case state, app, node
+        case loginSocket = "login_socket"
+        case laptopCommand = "laptop_command"
+        case url, token, user
+        case timeLeft = "time_left"
+        case log
     }
 
     func encode(to encoder: any Encoder) throws {
@@ -41,7 +46,7 @@ struct ReadySession: Encodable {
         try c.encode(url, forKey: .url)
         try c.encode(token, forKey: .token)
         try c.encode(user, forKey: .user)
-        try c.encode(timeLeft, forKey: .timeLeft)   // null when squeue did not say
+        try c.encode(timeLeft, forKey: .timeLeft)  // null when squeue did not say
         try c.encode(log, forKey: .log)
     }
 }
@@ -56,6 +61,9 @@ struct SessionRow: Encodable {
     var url: String
 
     enum CodingKeys: String, CodingKey {
-        case jobID = "job_id", app, state, node, timeLeft = "time_left", url
+        case jobID = "job_id"
+        case app, state, node
+        case timeLeft = "time_left"
+        case url
     }
 }

@@ -1,8 +1,9 @@
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// `-o FILE`: a new file, or a regular file replaced whole (temporary file in the same
@@ -27,26 +28,41 @@ public enum OutputFile {
     /// (also when its directory is missing or not writable: nothing could be written).
     public static func check(_ path: String, value: String, option: String = "-o") throws -> Existing? {
         if standardStreams.contains(value) || standardStreams.contains(path) {
-            throw UsageError("\(option) \(Validate.show(value)) is a standard stream; omit \(option) and the script goes to standard output")
+            throw UsageError(
+                "\(option) \(Validate.show(value)) is a standard stream; omit \(option) and the script goes "
+                    + "to standard output"
+            )
         }
         let directory = directory(of: path)
         var dir = stat()
         guard stat(directory, &dir) == 0, (dir.st_mode & S_IFMT) == S_IFDIR else {
-            throw UsageError("\(option) \(Validate.show(value)): there is no directory \(Validate.show(directory)); create it first or give another path")
+            throw UsageError(
+                "\(option) \(Validate.show(value)): there is no directory \(Validate.show(directory)); "
+                    + "create it first or give another path"
+            )
         }
         guard access(directory, W_OK) == 0 else {
-            throw UsageError("\(option) \(Validate.show(value)): you cannot write in \(Validate.show(directory)); give a path in a directory you can write")
+            throw UsageError(
+                "\(option) \(Validate.show(value)): you cannot write in \(Validate.show(directory)); give a "
+                    + "path in a directory you can write"
+            )
         }
         var st = stat()
         guard lstat(path, &st) == 0 else {
             if errno == ENOENT { return nil }
-            throw UsageError("\(option) \(Validate.show(value)) cannot be used: \(String(cString: strerror(errno))); give a path in a directory you can write")
+            throw UsageError(
+                "\(option) \(Validate.show(value)) cannot be used: \(String(cString: strerror(errno))); "
+                    + "give a path in a directory you can write"
+            )
         }
         let kind: String
         switch st.st_mode & S_IFMT {
         case S_IFREG:
             guard access(path, W_OK) == 0 else {
-                throw UsageError("\(option) \(Validate.show(value)) is a file you cannot write; hpcserve does not replace it, so give another path")
+                throw UsageError(
+                    "\(option) \(Validate.show(value)) is a file you cannot write; hpcserve does not "
+                        + "replace it, so give another path"
+                )
             }
             return Existing(mode: st.st_mode & 0o7777, uid: st.st_uid, gid: st.st_gid, links: Int(st.st_nlink))
         case S_IFLNK: kind = "a symbolic link"
@@ -57,8 +73,10 @@ public enum OutputFile {
         case S_IFSOCK: kind = "a socket"
         default: kind = "not a regular file"
         }
-        throw UsageError("\(option) \(Validate.show(value)) is \(kind); hpcserve writes only a new or a regular file, so give another path"
-            + (kind == "a symbolic link" ? " (or the path the link points to)" : ""))
+        throw UsageError(
+            "\(option) \(Validate.show(value)) is \(kind); hpcserve writes only a new or a regular file, so "
+                + "give another path"
+                + (kind == "a symbolic link" ? " (or the path the link points to)" : ""))
     }
 
     /// Writes `text` to `path` through a temporary file in the same directory and a rename.
@@ -128,9 +146,9 @@ public enum OutputFile {
 
     private static func systemWrite(_ fd: Int32, _ buffer: UnsafeRawPointer?, _ count: Int) -> Int {
         #if canImport(Glibc)
-        Glibc.write(fd, buffer, count)
+            Glibc.write(fd, buffer, count)
         #else
-        Darwin.write(fd, buffer, count)
+            Darwin.write(fd, buffer, count)
         #endif
     }
 

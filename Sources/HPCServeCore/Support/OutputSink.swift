@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// Where hpcserve writes: stdout carries only what was asked for, stderr the rest.
 public protocol OutputSink: Sendable {
@@ -25,9 +26,9 @@ public struct StandardStreams: OutputSink {
         while !bytes.isEmpty {
             let n = bytes.withUnsafeBytes { buf in
                 #if canImport(Glibc)
-                Glibc.write(fd, buf.baseAddress, buf.count)
+                    Glibc.write(fd, buf.baseAddress, buf.count)
                 #else
-                Darwin.write(fd, buf.baseAddress, buf.count)
+                    Darwin.write(fd, buf.baseAddress, buf.count)
                 #endif
             }
             if n < 0 {
@@ -45,8 +46,24 @@ public final class CapturedOutput: OutputSink, @unchecked Sendable {
     private var out = ""
     private var err = ""
     public init() {}
-    public func stdout(_ text: String) { lock.lock(); out += text; lock.unlock() }
-    public func stderr(_ text: String) { lock.lock(); err += text; lock.unlock() }
-    public var standardOutput: String { lock.lock(); defer { lock.unlock() }; return out }
-    public var standardError: String { lock.lock(); defer { lock.unlock() }; return err }
+    public func stdout(_ text: String) {
+        lock.lock()
+        out += text
+        lock.unlock()
+    }
+    public func stderr(_ text: String) {
+        lock.lock()
+        err += text
+        lock.unlock()
+    }
+    public var standardOutput: String {
+        lock.lock()
+        defer { lock.unlock() }
+        return out
+    }
+    public var standardError: String {
+        lock.lock()
+        defer { lock.unlock() }
+        return err
+    }
 }

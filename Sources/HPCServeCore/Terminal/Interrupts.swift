@@ -1,8 +1,9 @@
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 // Written only by the signal handler (and `claim`), read by `Interrupts.fired`: word-sized
@@ -30,19 +31,26 @@ public final class Interrupts: @unchecked Sendable {
     public init() {}
 
     public var fired: Bool {
-        lock.lock(); defer { lock.unlock() }
+        lock.lock()
+        defer { lock.unlock() }
         return count > 0 || (installed && signalCount > 0)
     }
 
     /// For tests and callers without real signals.
-    public func fire() { lock.lock(); count += 1; lock.unlock() }
+    public func fire() {
+        lock.lock()
+        count += 1
+        lock.unlock()
+    }
 
     /// Called by a command that checks `fired` itself; until then a signal exits 130 at once.
     public func claim() { signalClaimed = 1 }
 
     /// Installs the handler for SIGINT and SIGTERM (the live program only).
     public func install() {
-        lock.lock(); installed = true; lock.unlock()
+        lock.lock()
+        installed = true
+        lock.unlock()
         // Whoever started us may have blocked them (a test harness, a job launcher).
         var unblock = sigset_t()
         sigemptyset(&unblock)
@@ -53,9 +61,9 @@ public final class Interrupts: @unchecked Sendable {
         for sig in [SIGINT, SIGTERM] {
             var action = sigaction()
             #if canImport(Glibc)
-            action.__sigaction_handler.sa_handler = onSignal
+                action.__sigaction_handler.sa_handler = onSignal
             #else
-            action.__sigaction_u.__sa_handler = onSignal
+                action.__sigaction_u.__sa_handler = onSignal
             #endif
             sigemptyset(&action.sa_mask)
             action.sa_flags = 0

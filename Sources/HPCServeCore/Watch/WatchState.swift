@@ -67,20 +67,24 @@ public struct WatchState: Sendable {
     public mutating func observe(_ query: JobQuery, at now: Double) -> [WatchEvent] {
         var events: [WatchEvent] = []
         switch query {
-        case let .unreachable(message):
+        case .unreachable(let message):
             interval = unreachable ? min(interval * policy.growth, policy.unreachableMax) : policy.unreachableFirst
             unreachable = true
             nextSqueue = now + interval
             return [.controllerUnreachable(message: message, retryIn: interval)]
-        case let .failed(message):
+        case .failed(let message):
             interval = min(max(interval, policy.unreachableFirst) * policy.growth, policy.unreachableMax)
             nextSqueue = now + interval
             return [.squeueFailed(message)]
         case .gone:
             phase = .ended(state: "GONE")
             return [.gone]
-        case let .found(status):
-            if unreachable { events.append(.controllerBack); unreachable = false; interval = policy.pendingFirst }
+        case .found(let status):
+            if unreachable {
+                events.append(.controllerBack)
+                unreachable = false
+                interval = policy.pendingFirst
+            }
             events += observe(status, at: now)
         }
         return events
@@ -107,12 +111,12 @@ public struct WatchState: Sendable {
         }
         let node = status.firstNode
         switch phase {
-        case let .ready(info) where info.node != node:
+        case .ready(let info) where info.node != node:
             events.append(.moved(from: info.node, to: node))
             phase = .running(node: node)
         case .ready:
             break
-        case let .running(old) where old != node:
+        case .running(let old) where old != node:
             events.append(.moved(from: old, to: node))
             phase = .running(node: node)
         case .running:
@@ -133,7 +137,7 @@ public struct WatchState: Sendable {
     public mutating func observe(connection: ConnectionInfo?, at now: Double) -> [WatchEvent] {
         guard let info = connection else { return [] }
         switch phase {
-        case let .running(node) where info.node == node:
+        case .running(let node) where info.node == node:
             phase = .ready(info)
             interval = policy.ready
             nextSqueue = now + interval
@@ -141,13 +145,14 @@ public struct WatchState: Sendable {
         case .waiting, .pending:
             // squeue has not said "running" yet (or slurmctld is away, or the pending backoff
             // is long after a requeue): the file is proof enough.
-            let moved: [WatchEvent] = !lastNode.isEmpty && lastNode != info.node ? [.moved(from: lastNode, to: info.node)] : []
+            let moved: [WatchEvent] =
+                !lastNode.isEmpty && lastNode != info.node ? [.moved(from: lastNode, to: info.node)] : []
             lastNode = info.node
             phase = .ready(info)
             interval = policy.ready
             nextSqueue = now + interval
             return moved + [.ready(info)]
-        case let .ready(old) where old != info:
+        case .ready(let old) where old != info:
             phase = .ready(info)
             return old.node != info.node ? [.moved(from: old.node, to: info.node), .ready(info)] : [.ready(info)]
         default:

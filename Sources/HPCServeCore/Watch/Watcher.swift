@@ -1,8 +1,9 @@
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// How the watcher behaves once the server is reachable.
@@ -57,13 +58,17 @@ struct Watcher {
             let now = context.now()
             if now >= state.nextSqueue {
                 let query = try await slurm.query(job)
-                if case let .found(s) = query { lastLeft = s.timeLeft }
+                if case .found(let s) = query { lastLeft = s.timeLeft }
                 for event in state.observe(query, at: now) {
-                    if let code = try await handle(event, start: start, timeLeft: lastLeft, tunnel: &tunnel, served: &served) { return code }
+                    if let code = try await handle(
+                        event, start: start, timeLeft: lastLeft, tunnel: &tunnel, served: &served)
+                    {
+                        return code
+                    }
                 }
                 if let served, !lastLeft.isEmpty {
                     status.show("job \(job) on \(served.node): \(lastLeft) left; Ctrl-C to stop watching")
-                } else if case let .found(s) = query, case .pending = state.phase {
+                } else if case .found(let s) = query, case .pending = state.phase {
                     // On a terminal the pending line keeps counting (no extra scheduler call).
                     status.show(Self.pendingLine(job, s.reason, s.startTime, waited: context.now() - start))
                 }
@@ -77,7 +82,11 @@ struct Watcher {
                     state.pollSoon(now: context.now())
                 }
                 for event in state.observe(connection: info, at: context.now()) {
-                    if let code = try await handle(event, start: start, timeLeft: lastLeft, tunnel: &tunnel, served: &served) { return code }
+                    if let code = try await handle(
+                        event, start: start, timeLeft: lastLeft, tunnel: &tunnel, served: &served)
+                    {
+                        return code
+                    }
                 }
             }
             if let t = tunnel, served != nil, context.now() - lastTunnelCheck >= options.tunnelCheck {
@@ -87,29 +96,32 @@ struct Watcher {
                     try await t.open()
                 }
             }
-            await context.sleep(max(0.05, min(state.sleepTime(now: context.now()), served == nil ? 60 : options.tunnelCheck)))
+            await context.sleep(
+                max(0.05, min(state.sleepTime(now: context.now()), served == nil ? 60 : options.tunnelCheck)))
         }
     }
 
     /// Reacts to one event; a return value ends the watch with that exit code.
-    private func handle(_ event: WatchEvent, start: Double, timeLeft: String, tunnel: inout Tunnel?, served: inout ConnectionInfo?) async throws -> ExitCode? {
+    private func handle(
+        _ event: WatchEvent, start: Double, timeLeft: String, tunnel: inout Tunnel?, served: inout ConnectionInfo?
+    ) async throws -> ExitCode? {
         switch event {
-        case let .pending(reason, estimate):
+        case .pending(let reason, let estimate):
             status.change(Self.pendingLine(job, reason, estimate, waited: context.now() - start))
-        case let .running(node):
+        case .running(let node):
             status.change("job \(job) running on \(node); waiting for the server to answer")
-        case let .moved(from, to):
+        case .moved(let from, let to):
             status.change("job \(job) was requeued: \(from) -> \(to); following it")
             await tunnel?.close()
             tunnel = nil
             served = nil
-        case let .controllerUnreachable(message, retryIn):
+        case .controllerUnreachable(let message, let retryIn):
             status.change("slurmctld does not answer (\(message)); retrying in \(Int(retryIn)) s")
         case .controllerBack:
             status.change("slurmctld answers again")
         case .squeueFailed(let message):
             status.change("squeue failed (\(message)); retrying")
-        case let .ready(info):
+        case .ready(let info):
             tunnel = try await connect(info, existing: tunnel)
             served = info
             let report: Report
@@ -128,10 +140,11 @@ struct Watcher {
                 context.output.stdout(report.text)
             }
             if options.detach {
-                context.note("detached; the forward stays up. Reattach: hpcserve watch \(job); stop: hpcserve stop \(job)")
+                context.note(
+                    "detached; the forward stays up. Reattach: hpcserve watch \(job); stop: hpcserve stop \(job)")
                 return .success
             }
-        case let .ended(state, reason):
+        case .ended(let state, let reason):
             return await ended(state: state, reason: reason, tunnel: tunnel, wasReady: served != nil)
         case .gone:
             return await ended(state: "", reason: "", tunnel: tunnel, wasReady: served != nil)
@@ -145,7 +158,8 @@ struct Watcher {
             return nil
         }
         // Reuse a live forward (a reattaching `watch`, or one made before) unless the job moved.
-        let tunnel = Tunnel(runner: context.runner, directory: directory, node: info.node, target: info.target, serverPID: info.pid)
+        let tunnel = Tunnel(
+            runner: context.runner, directory: directory, node: info.node, target: info.target, serverPID: info.pid)
         if existing.map({ $0.node == info.node }) ?? true, await tunnel.isAlive() { return tunnel }
         try await tunnel.open()
         return tunnel
@@ -166,11 +180,12 @@ struct Watcher {
         for attempt in 0..<20 {
             if attempt > 0 { await context.sleep(0.5) }
             switch app.forwardCheck {
-            case let .httpWithToken(path):
-                let code = SocketProbe.httpStatus(socket: socket, path: path, headers: ["Authorization": "token \(info.token)"])
+            case .httpWithToken(let path):
+                let code = SocketProbe.httpStatus(
+                    socket: socket, path: path, headers: ["Authorization": "token \(info.token)"])
                 answered = code == 200
                 detail = code.map { "HTTP \($0) for \(path)" } ?? "no answer"
-            case let .httpAny(path):
+            case .httpAny(let path):
                 let code = SocketProbe.httpStatus(socket: socket, path: path)
                 answered = code != nil
                 detail = "no HTTP answer"
@@ -190,10 +205,14 @@ struct Watcher {
         let left: String? = timeLeft.isEmpty ? nil : timeLeft
         if let left { lines.append(("Time left", left)) }
         let width = lines.map(\.0.count).max() ?? 0
-        let text = lines.map { "\($0.0 + ":")\(String(repeating: " ", count: width - $0.0.count + 2))\($0.1)" }.joined(separator: "\n") + "\n"
-        let json = JSONOutput.line(ReadySession(
-            jobID: Int(job) ?? info.jobID, app: info.app, node: info.node, loginSocket: socket, laptopCommand: command,
-            url: client.url, token: info.token, user: info.user, timeLeft: left, log: paths.log(jobID: job)))
+        let text =
+            lines.map { "\($0.0 + ":")\(String(repeating: " ", count: width - $0.0.count + 2))\($0.1)" }.joined(
+                separator: "\n") + "\n"
+        let json = JSONOutput.line(
+            ReadySession(
+                jobID: Int(job) ?? info.jobID, app: info.app, node: info.node, loginSocket: socket,
+                laptopCommand: command,
+                url: client.url, token: info.token, user: info.user, timeLeft: left, log: paths.log(jobID: job)))
         return Report(text: text, json: json)
     }
 
@@ -211,8 +230,11 @@ struct Watcher {
             context.note("job \(job) \(how); \(where_)")
             return .success
         }
-        context.output.stderr("hpcserve: error: job \(job) \(how)\(wasReady ? "" : " before its server was ready"); \(where_)\n")
-        if !tail.isEmpty { context.output.stderr(tail.split(separator: "\n").map { "  | \($0)" }.joined(separator: "\n") + "\n") }
+        context.output.stderr(
+            "hpcserve: error: job \(job) \(how)\(wasReady ? "" : " before its server was ready"); \(where_)\n")
+        if !tail.isEmpty {
+            context.output.stderr(tail.split(separator: "\n").map { "  | \($0)" }.joined(separator: "\n") + "\n")
+        }
         return .failure
     }
 
@@ -227,19 +249,25 @@ struct Watcher {
             await tunnel?.close()
             context.note("cancelled job \(job) and closed the forward")
         } else {
-            context.note("job \(job) keeps running\(ready && tunnel != nil ? " and the forward stays up" : ""). Reattach: hpcserve watch \(job); stop: hpcserve stop \(job)")
+            context.note(
+                "job \(job) keeps running\(ready && tunnel != nil ? " and the forward stays up" : ""). "
+                    + "Reattach: hpcserve watch \(job); stop: hpcserve stop \(job)"
+            )
         }
         return .interrupted
     }
 
     static func pendingLine(_ job: String, _ reason: String, _ estimate: String, waited: Double) -> String {
-        let eta = estimate.isEmpty || estimate == "N/A" ? "" : ", estimated start \(estimate.replacingOccurrences(of: "T", with: " "))"
+        let eta =
+            estimate.isEmpty || estimate == "N/A"
+            ? "" : ", estimated start \(estimate.replacingOccurrences(of: "T", with: " "))"
         return "job \(job) pending (\(reason.isEmpty ? "no reason given" : reason)), waited \(clock(waited))\(eta)"
     }
 
     static func clock(_ seconds: Double) -> String {
         let s = Int(seconds)
-        return s >= 3600 ? String(format: "%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60) : String(format: "%d:%02d", s / 60, s % 60)
+        return s >= 3600
+            ? String(format: "%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60) : String(format: "%d:%02d", s / 60, s % 60)
     }
 
     static func tail(_ path: String, lines: Int) -> String {
@@ -285,7 +313,18 @@ struct StatusLine: Sendable {
     final class Box: @unchecked Sendable {
         private let lock = NSLock()
         private var value: String?
-        func set(_ v: String) { lock.lock(); value = v; lock.unlock() }
-        func take() -> String? { lock.lock(); defer { value = nil; lock.unlock() }; return value }
+        func set(_ v: String) {
+            lock.lock()
+            value = v
+            lock.unlock()
+        }
+        func take() -> String? {
+            lock.lock()
+            defer {
+                value = nil
+                lock.unlock()
+            }
+            return value
+        }
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import HPCServeTemplates
 import Testing
+
 @testable import HPCServeCore
 
 /// Adding an app is one profile (in Apps.all) and one template file: these checks say what
@@ -17,8 +18,9 @@ import Testing
 
     @Test func everyTemplateFileIsEmbeddedAndNothingElse() {
         #expect(!Self.templateFiles.isEmpty)
-        #expect(Set(EmbeddedTemplates.names) == Self.templateFiles,
-                "Templates/Templates.swift must list exactly the files in Templates/ (add a case for a new one)")
+        #expect(
+            Set(EmbeddedTemplates.names) == Self.templateFiles,
+            "Templates/Templates.swift must list exactly the files in Templates/ (add a case for a new one)")
         for name in EmbeddedTemplates.names {
             #expect(EmbeddedTemplates.text(named: name) != nil, "\(name) is listed but not embedded")
         }
@@ -29,9 +31,14 @@ import Testing
         let start = try #require(manifest.range(of: "let templates = ["))
         let end = try #require(manifest[start.upperBound...].range(of: "]"))
         let listed = manifest[start.upperBound..<end.lowerBound].split(separator: ",")
-            .map { $0.trimmingCharacters(in: .whitespacesAndNewlines).trimmingCharacters(in: CharacterSet(charactersIn: "\"")) }
+            .map {
+                $0.trimmingCharacters(in: .whitespacesAndNewlines).trimmingCharacters(
+                    in: CharacterSet(charactersIn: "\""))
+            }
             .filter { !$0.isEmpty }
-        #expect(Set(listed) == Self.templateFiles, "Package.swift's templates list must name exactly the files in Templates/")
+        #expect(
+            Set(listed) == Self.templateFiles,
+            "Package.swift's templates list must name exactly the files in Templates/")
     }
 
     @Test func everyAppHasItsTemplateAndEveryTemplateIsUsed() throws {
@@ -51,7 +58,9 @@ import Testing
         }
         let roots = Set(Apps.all.map(\.templateName)).union(SnippetCommand.templates)
         for file in Self.templateFiles {
-            #expect(roots.contains(file) || included.contains(file), "Templates/\(file) is used by no app, snippet or include")
+            #expect(
+                roots.contains(file) || included.contains(file),
+                "Templates/\(file) is used by no app, snippet or include")
         }
     }
 }

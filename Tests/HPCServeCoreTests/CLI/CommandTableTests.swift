@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import HPCServeCore
 
 /// The repository's root directory.
@@ -17,8 +18,9 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
             var spellings = Set<String>()
             for name in command.options.flatMap(\.names) {
                 #expect(spellings.insert(name).inserted, "\(what): two options are spelt \(name)")
-                #expect(name.wholeMatch(of: /--[a-z][a-z-]*|-[a-zA-Z]/) != nil,
-                        "\(what): \(name) is no option spelling")
+                #expect(
+                    name.wholeMatch(of: /--[a-z][a-z-]*|-[a-zA-Z]/) != nil,
+                    "\(what): \(name) is no option spelling")
             }
         }
         for command in Commands.all where !command.subcommands.isEmpty {
@@ -44,8 +46,9 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
             }
         }
         for option in app.options {
-            #expect(option.apply != nil && option.templateVariable != nil,
-                    "\(name) \(option.key) sets no template variable")
+            #expect(
+                option.apply != nil && option.templateVariable != nil,
+                "\(name) \(option.key) sets no template variable")
         }
     }
 

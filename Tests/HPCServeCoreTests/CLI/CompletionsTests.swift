@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import HPCServeCore
 
 typealias Shell = CompletionsCommand.Shell
@@ -20,7 +21,9 @@ typealias Shell = CompletionsCommand.Shell
             return
         }
         let file = try String(contentsOfFile: path, encoding: .utf8)
-        #expect(file == shell.script, """
+        #expect(
+            file == shell.script,
+            """
             share/completions/\(shell.fileName) differs from 'hpcserve completions \(shell.rawValue)'; \
             re-record with HPCSERVE_RECORD=1 swift test and review the diff
             """)
@@ -92,7 +95,8 @@ typealias Shell = CompletionsCommand.Shell
         let path = dir.file("hpcserve.bash")
         try Shell.bash.script.write(toFile: path, atomically: true, encoding: .utf8)
         let quoted = words.map(ShellQuote.quote).map { $0.isEmpty ? "''" : $0 }.joined(separator: " ")
-        let line = "source \"$1\"; COMP_WORDS=(\(quoted)); COMP_CWORD=\(words.count - 1); _hpcserve; "
+        let line =
+            "source \"$1\"; COMP_WORDS=(\(quoted)); COMP_CWORD=\(words.count - 1); _hpcserve; "
             + "printf '%s\\n' \"${COMPREPLY[@]}\""
         let result = try runProgram(["bash", "-c", line, "_", path])
         #expect(result.status == 0, "\(result.output)")
@@ -102,13 +106,18 @@ typealias Shell = CompletionsCommand.Shell
 
     /// What fish offers, from `complete -C`.
     @Test func fishOffers() throws {
-        guard which("fish") != nil else { Issue.record("fish is not installed"); return }
+        guard which("fish") != nil else {
+            Issue.record("fish is not installed")
+            return
+        }
         let dir = try TempDir()
         defer { dir.cleanup() }
         let path = dir.file("hpcserve.fish")
         try Shell.fish.script.write(toFile: path, atomically: true, encoding: .utf8)
-        let cases = [("hpcserve script jupyter --li", "--listen"), ("hpcserve snip", "snippet"),
-                     ("hpcserve script paraview --listen ", "tcp"), ("hpcserve snippet ", "reverse-tunnel")]
+        let cases = [
+            ("hpcserve script jupyter --li", "--listen"), ("hpcserve snip", "snippet"),
+            ("hpcserve script paraview --listen ", "tcp"), ("hpcserve snippet ", "reverse-tunnel"),
+        ]
         for (line, expected) in cases {
             let result = try runProgram(["fish", "-N", "-c", "source $argv[1]; complete -C $argv[2]", path, line])
             let offered = result.output.split(separator: "\n").map { String($0.prefix { $0 != "\t" }) }

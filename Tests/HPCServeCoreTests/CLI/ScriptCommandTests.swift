@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import HPCServeCore
 
 /// Renders like `hpcserve script` but without creating ~/.hpcserve (golden-friendly paths).
@@ -22,7 +23,8 @@ struct ScriptSections {
 
     init(_ text: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
         lines = text.split(separator: "\n", omittingEmptySubsequences: false).dropLast()
-        runtimeStart = try #require(lines.firstIndex { $0.hasPrefix(Self.runtimeMarker) }, sourceLocation: sourceLocation)
+        runtimeStart = try #require(
+            lines.firstIndex { $0.hasPrefix(Self.runtimeMarker) }, sourceLocation: sourceLocation)
         mainStart = try #require(lines.lastIndex { $0.hasPrefix(Self.mainMarker) }, sourceLocation: sourceLocation)
     }
 
@@ -46,7 +48,8 @@ struct ScriptSections {
     /// The runtime with every optional part in (TCP proof and relay, reverse tunnel, HTTP probe);
     /// the Unix-socket alternatives are few lines, checked by ScriptLayoutTests.
     @Test func runtimeMatchesItsSnapshot() throws {
-        let sections = try ScriptSections(try renderScript(["jupyter", "--time", "2:00:00", "--listen", "tcp", "--reverse-tunnel"]))
+        let sections = try ScriptSections(
+            try renderScript(["jupyter", "--time", "2:00:00", "--listen", "tcp", "--reverse-tunnel"]))
         expectSnapshot(sections.runtime, named: "script-runtime.sh")
     }
 
@@ -59,20 +62,25 @@ struct ScriptSections {
             "--", "--mail-type=END", "-w", "node07",
         ])
         let sbatch = text.split(separator: "\n").filter { $0.hasPrefix("#SBATCH ") }
-        #expect(sbatch == [
-            "#SBATCH --job-name=my-lab", "#SBATCH --time=1-12:00:00", "#SBATCH --partition=gpu", "#SBATCH --account=proj42",
-            "#SBATCH --qos=high", "#SBATCH --nodes=1", "#SBATCH --cpus-per-task=8", "#SBATCH --mem=64G",
-            "#SBATCH --gpus=a100:1", "#SBATCH --gres=gpu:a100:1", "#SBATCH --constraint=skylake&ib",
-            "#SBATCH --reservation=course", "#SBATCH --exclusive", "#SBATCH --output=/home/alice/.hpcserve/jobs/%j.log",
-            "#SBATCH --signal=B:USR1@120", "#SBATCH --mail-type=END", "#SBATCH --nodelist=node07",
-        ])
-        #expect(text.contains("""
-            hpcserve_setup() {
-            module load python/3.11 || hpcserve_die "module load python/3.11 failed; check the name with 'module avail'"
-            module load cuda/12.2 || hpcserve_die "module load cuda/12.2 failed; check the name with 'module avail'"
-            source ~/venvs/lab/bin/activate
-            }
-            """))
+        #expect(
+            sbatch == [
+                "#SBATCH --job-name=my-lab", "#SBATCH --time=1-12:00:00", "#SBATCH --partition=gpu",
+                "#SBATCH --account=proj42",
+                "#SBATCH --qos=high", "#SBATCH --nodes=1", "#SBATCH --cpus-per-task=8", "#SBATCH --mem=64G",
+                "#SBATCH --gpus=a100:1", "#SBATCH --gres=gpu:a100:1", "#SBATCH --constraint=skylake&ib",
+                "#SBATCH --reservation=course", "#SBATCH --exclusive",
+                "#SBATCH --output=/home/alice/.hpcserve/jobs/%j.log",
+                "#SBATCH --signal=B:USR1@120", "#SBATCH --mail-type=END", "#SBATCH --nodelist=node07",
+            ])
+        #expect(
+            text.contains(
+                """
+                hpcserve_setup() {
+                module load python/3.11 || hpcserve_die "module load python/3.11 failed; check the name with 'module avail'"
+                module load cuda/12.2 || hpcserve_die "module load cuda/12.2 failed; check the name with 'module avail'"
+                source ~/venvs/lab/bin/activate
+                }
+                """))
         #expect(text.contains("hpcserve_start jupyter notebook --no-browser"))
         #expect(text.contains("--ip=127.0.0.1 --port=\"$hpcserve_port\""))
         #expect(text.contains("hpcserve_ready_timeout=600\n"))
@@ -85,21 +93,27 @@ struct ScriptSections {
 /// The script is written for its reader: header, then the user's part, then the runtime as
 /// definitions only, then a short main sequence; and only the parts the job uses go in.
 @Suite struct ScriptLayoutTests {
-    static let variants: [[String]] = Apps.all.flatMap { app in
-        [[app.name], [app.name, "--reverse-tunnel", "--module", "x/1", "--setup", "echo hi"]]
-    } + [["jupyter", "--listen", "tcp", "--classic"], ["jupyter", "--listen", "tcp", "--reverse-tunnel"],
-         ["rstudio", "--listen", "socket"], ["paraview", "--ranks", "4"]]
+    static let variants: [[String]] =
+        Apps.all.flatMap { app in
+            [[app.name], [app.name, "--reverse-tunnel", "--module", "x/1", "--setup", "echo hi"]]
+        } + [
+            ["jupyter", "--listen", "tcp", "--classic"], ["jupyter", "--listen", "tcp", "--reverse-tunnel"],
+            ["rstudio", "--listen", "socket"], ["paraview", "--ranks", "4"],
+        ]
 
     @Test func theDefaultJupyterScriptIsShortAndOpensWithTheUsersPart() throws {
         let plain = try renderScript(["jupyter", "--time", "1:00:00"])
         let count = plain.split(separator: "\n", omittingEmptySubsequences: false).count - 1
         #expect(count <= 200, "the default Jupyter script has \(count) lines")
 
-        let setup = try ScriptSections(try renderScript([
-            "jupyter", "--time", "1:00:00", "--module", "python/3.11", "--setup", "source ~/venvs/lab/bin/activate",
-        ]))
-        for needle in ["module load python/3.11 ||", "source ~/venvs/lab/bin/activate", "hpcserve_start jupyter lab ",
-                       "--sock=\"$hpcserve_node_socket\" --sock-mode=0600"] {
+        let setup = try ScriptSections(
+            try renderScript([
+                "jupyter", "--time", "1:00:00", "--module", "python/3.11", "--setup", "source ~/venvs/lab/bin/activate",
+            ]))
+        for needle in [
+            "module load python/3.11 ||", "source ~/venvs/lab/bin/activate", "hpcserve_start jupyter lab ",
+            "--sock=\"$hpcserve_node_socket\" --sock-mode=0600",
+        ] {
             let line = try #require(setup.lineNumber { $0.contains(needle) }, "\(needle)")
             #expect(line <= 60, "\(needle) is on line \(line)")
             #expect(line < setup.runtimeStart, "\(needle) is in the runtime")
@@ -123,11 +137,17 @@ struct ScriptSections {
         // `set -o pipefail`, `umask 077` and function definitions.
         var inFunction = false
         for line in s.lines[s.runtimeStart..<s.mainStart] {
-            if inFunction { inFunction = line != "}"; continue }
+            if inFunction {
+                inFunction = line != "}"
+                continue
+            }
             if line.isEmpty || line.hasPrefix("#") || line == "set -o pipefail" || line == "umask 077" { continue }
             if line.wholeMatch(of: /hpcserve_[a-z_]+=[^;&|$`]*/) != nil { continue }
             if line.wholeMatch(of: /hpcserve_[a-z_]+\(\) \{.*\}( +#.*)?/) != nil { continue }
-            if line.wholeMatch(of: /hpcserve_[a-z_]+\(\) \{( +#.*)?/) != nil { inFunction = true; continue }
+            if line.wholeMatch(of: /hpcserve_[a-z_]+\(\) \{( +#.*)?/) != nil {
+                inFunction = true
+                continue
+            }
             Issue.record("\(what): the runtime runs something at the top level: \(line)")
         }
         #expect(!inFunction, "\(what): a function in the runtime does not end")
@@ -135,8 +155,11 @@ struct ScriptSections {
         // The main sequence: about ten named calls, each one defined above.
         #expect((8...12).contains(s.main.count), "\(what): \(s.main.count) calls")
         for line in s.main {
-            let call = try #require(line.wholeMatch(of: /(hpcserve_[a-z_]+)( +#.*)?/), "\(what): not a call: \(line)").output.1
-            #expect(s.lines.contains("\(call)() {") || s.lines.contains { $0.hasPrefix("\(call)() { ") }, "\(what): \(call) is not defined")
+            let call = try #require(line.wholeMatch(of: /(hpcserve_[a-z_]+)( +#.*)?/), "\(what): not a call: \(line)")
+                .output.1
+            #expect(
+                s.lines.contains("\(call)() {") || s.lines.contains { $0.hasPrefix("\(call)() { ") },
+                "\(what): \(call) is not defined")
         }
     }
 
@@ -150,28 +173,45 @@ struct ScriptSections {
 
     /// Only the parts this job uses go in.
     @Test(arguments: [
-        Parts(words: ["jupyter"], present: ["--sock=", "--unix-socket"],
-              absent: ["--ip=", "HPCSERVE_RELAY_PY", "python3 -I", "hpcserve_port_owner", "/proc/net/tcp", "hpcserve_port",
-                       "hpcserve_tunnel", "ssh -f", "hpcserve_reverse", "jupyter notebook", "/tree", "srun", "16#"]),
-        Parts(words: ["jupyter", "--listen", "tcp"],
-              present: ["--ip=127.0.0.1", "hpcserve_port_owner", "hpcserve_job_holds", "HPCSERVE_RELAY_PY", "python3 -I",
-                        "\nhpcserve_relay ", "\nhpcserve_start_server "],
-              absent: ["--sock=", "--unix-socket", "hpcserve_tunnel", "hpcserve_reverse"]),
-        Parts(words: ["jupyter", "--reverse-tunnel"],
-              present: ["hpcserve_reverse_tunnel() {", "\nhpcserve_reverse_tunnel ", "ssh -f -N", "hpcserve_tunnels_stop\n",
-                        "\"reverse_socket\": %s"],
-              absent: ["HPCSERVE_RELAY_PY", "hpcserve_port_owner", "\"reverse_socket\": null"]),
-        Parts(words: ["jupyter", "--classic"], present: ["hpcserve_start jupyter notebook", "hpcserve_url_path=/tree"],
-              absent: ["jupyter lab"]),
-        Parts(words: ["rstudio"],
-              present: ["--www-port=", "HPCSERVE_RELAY_PY", "curl -s -o /dev/null -m 5 -w '%{http_code}' \"http://127.0.0.1"],
-              absent: ["--www-socket=", "has no --www-socket", "--unix-socket", "hpcserve_tunnel"]),
-        Parts(words: ["rstudio", "--listen", "socket"], present: ["--www-socket=", "has no --www-socket"],
-              absent: ["--www-port=", "HPCSERVE_RELAY_PY"]),
-        Parts(words: ["paraview"], present: ["hpcserve_start pvserver", "16#", "hpcserve_probe() { true; }", "HPCSERVE_RELAY_PY"],
-              absent: ["srun --ntasks", "curl", "hpcserve_probe_path", "hpcserve_tunnel"]),
-        Parts(words: ["paraview", "--ranks", "4"], present: ["hpcserve_start srun --ntasks=4 pvserver"],
-              absent: ["hpcserve_start pvserver"]),
+        Parts(
+            words: ["jupyter"], present: ["--sock=", "--unix-socket"],
+            absent: [
+                "--ip=", "HPCSERVE_RELAY_PY", "python3 -I", "hpcserve_port_owner", "/proc/net/tcp", "hpcserve_port",
+                "hpcserve_tunnel", "ssh -f", "hpcserve_reverse", "jupyter notebook", "/tree", "srun", "16#",
+            ]),
+        Parts(
+            words: ["jupyter", "--listen", "tcp"],
+            present: [
+                "--ip=127.0.0.1", "hpcserve_port_owner", "hpcserve_job_holds", "HPCSERVE_RELAY_PY", "python3 -I",
+                "\nhpcserve_relay ", "\nhpcserve_start_server ",
+            ],
+            absent: ["--sock=", "--unix-socket", "hpcserve_tunnel", "hpcserve_reverse"]),
+        Parts(
+            words: ["jupyter", "--reverse-tunnel"],
+            present: [
+                "hpcserve_reverse_tunnel() {", "\nhpcserve_reverse_tunnel ", "ssh -f -N", "hpcserve_tunnels_stop\n",
+                "\"reverse_socket\": %s",
+            ],
+            absent: ["HPCSERVE_RELAY_PY", "hpcserve_port_owner", "\"reverse_socket\": null"]),
+        Parts(
+            words: ["jupyter", "--classic"], present: ["hpcserve_start jupyter notebook", "hpcserve_url_path=/tree"],
+            absent: ["jupyter lab"]),
+        Parts(
+            words: ["rstudio"],
+            present: [
+                "--www-port=", "HPCSERVE_RELAY_PY", "curl -s -o /dev/null -m 5 -w '%{http_code}' \"http://127.0.0.1",
+            ],
+            absent: ["--www-socket=", "has no --www-socket", "--unix-socket", "hpcserve_tunnel"]),
+        Parts(
+            words: ["rstudio", "--listen", "socket"], present: ["--www-socket=", "has no --www-socket"],
+            absent: ["--www-port=", "HPCSERVE_RELAY_PY"]),
+        Parts(
+            words: ["paraview"],
+            present: ["hpcserve_start pvserver", "16#", "hpcserve_probe() { true; }", "HPCSERVE_RELAY_PY"],
+            absent: ["srun --ntasks", "curl", "hpcserve_probe_path", "hpcserve_tunnel"]),
+        Parts(
+            words: ["paraview", "--ranks", "4"], present: ["hpcserve_start srun --ntasks=4 pvserver"],
+            absent: ["hpcserve_start pvserver"]),
     ])
     func aPartIsInOnlyWhenTheJobUsesIt(_ parts: Parts) throws {
         let text = try renderScript(parts.words)
@@ -181,12 +221,22 @@ struct ScriptSections {
 }
 
 @Suite(.tags(.shell)) struct GeneratedScriptsAreValidBash {
-    static let variants: [[String]] = Apps.all.flatMap { app in
-        [[app.name, "-t", "10"],
-         [app.name, "-t", "1-00:00:00", "--shared", "--reverse-tunnel", "--module", "x/1", "--setup", "echo hi"]]
-    } + [["jupyter", "--listen", "tcp", "--classic"], ["rstudio", "--listen", "socket"], ["paraview", "--ranks", "4"],
-         ["jupyter", "--listen", "tcp", "--reverse-tunnel", "--classic"], ["rstudio", "--listen", "socket", "--reverse-tunnel"],
-         ["paraview", "--ranks", "4", "--reverse-tunnel"]]
+    static let variants: [[String]] =
+        Apps.all.flatMap { app in
+            [
+                [app.name, "-t", "10"],
+                [
+                    app.name, "-t", "1-00:00:00", "--shared", "--reverse-tunnel", "--module", "x/1", "--setup",
+                    "echo hi",
+                ],
+            ]
+        } + [
+            ["jupyter", "--listen", "tcp", "--classic"], ["rstudio", "--listen", "socket"],
+            ["paraview", "--ranks", "4"],
+            ["jupyter", "--listen", "tcp", "--reverse-tunnel", "--classic"],
+            ["rstudio", "--listen", "socket", "--reverse-tunnel"],
+            ["paraview", "--ranks", "4", "--reverse-tunnel"],
+        ]
 
     @Test(arguments: variants)
     func bashNAndShellcheckPass(_ words: [String]) throws {
@@ -243,8 +293,10 @@ struct ScriptSections {
 
     @Test func templateOverrideFromTheConfigDirectoryAndFromDashDashTemplate() async throws {
         try await withHome { home in
-            try FileManager.default.createDirectory(atPath: home + "/cfg/hpcserve/templates", withIntermediateDirectories: true)
-            try "#!/bin/bash\n{{SBATCH}}\necho site {{APP}}\n".write(toFile: home + "/cfg/hpcserve/templates/jupyter.sh", atomically: true, encoding: .utf8)
+            try FileManager.default.createDirectory(
+                atPath: home + "/cfg/hpcserve/templates", withIntermediateDirectories: true)
+            try "#!/bin/bash\n{{SBATCH}}\necho site {{APP}}\n".write(
+                toFile: home + "/cfg/hpcserve/templates/jupyter.sh", atomically: true, encoding: .utf8)
             try "#!/bin/bash\necho mine {{APP}}\n".write(toFile: home + "/mine.sh", atomically: true, encoding: .utf8)
             let site = await runCLI(["script", "jupyter"], home: home, extraEnv: ["XDG_CONFIG_HOME": home + "/cfg"])
             #expect(site.stdout.hasSuffix("echo site jupyter\n"))
@@ -267,7 +319,10 @@ struct ScriptSections {
         (["script", "jupyterr"], "did you mean 'jupyter'?"),
         (["script", "jupyter", "--tme", "10"], "unknown option '--tme'; did you mean --time?"),
         (["script", "jupyter", "--time"], "--time needs a value"),
-        (["script", "jupyter", "--time", "--partition", "x"], "--time needs a value (TIME), but got the option '--partition'"),
+        (
+            ["script", "jupyter", "--time", "--partition", "x"],
+            "--time needs a value (TIME), but got the option '--partition'"
+        ),
         (["script", "jupyter", "-t", "2h"], "is not a Slurm time"),
         (["script", "jupyter", "-t", "1", "-t", "2"], "given more than once"),
         (["script", "jupyter", "extra"], "unexpected argument 'extra'"),

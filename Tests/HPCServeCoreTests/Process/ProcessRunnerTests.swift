@@ -1,6 +1,7 @@
 import Foundation
-import Testing
 import HPCServeTestSupport
+import Testing
+
 @testable import HPCServeCore
 
 @Suite struct LiveProcessRunnerTests {
@@ -15,7 +16,10 @@ import HPCServeTestSupport
     }
 
     @Test func bigOutputOnBothStreamsDoesNotDeadlock() async throws {
-        let r = try await runner.run(Invocation(["bash", "-c", "head -c 300000 /dev/zero | tr '\\0' a; head -c 300000 /dev/zero | tr '\\0' b >&2"]))
+        let r = try await runner.run(
+            Invocation([
+                "bash", "-c", "head -c 300000 /dev/zero | tr '\\0' a; head -c 300000 /dev/zero | tr '\\0' b >&2",
+            ]))
         #expect(r.status == 0)
         #expect(r.stdout.utf8.count == 300_000)
         #expect(r.stderr.utf8.count == 300_000)
@@ -47,7 +51,9 @@ import HPCServeTestSupport
     }
 
     @Test func environmentOverridesAndMissingTools() async throws {
-        let r = try await runner.run(Invocation(["bash", "-c", "echo \"$HPCSERVE_T-${HOME:-unset}\""], environment: ["HPCSERVE_T": "x", "HOME": nil]))
+        let r = try await runner.run(
+            Invocation(
+                ["bash", "-c", "echo \"$HPCSERVE_T-${HOME:-unset}\""], environment: ["HPCSERVE_T": "x", "HOME": nil]))
         #expect(r.stdout == "x-unset\n")
         await #expect(throws: ToolMissing.self) { try await runner.run(Invocation(["no-such-tool-hpcserve"])) }
     }
@@ -55,7 +61,8 @@ import HPCServeTestSupport
     @Test func outputCanGoToAFile() async throws {
         let dir = try TempDir()
         defer { dir.cleanup() }
-        let r = try await runner.run(Invocation(["bash", "-c", "echo to-file; echo err >&2"], output: .appendToFile(dir.file("log"))))
+        let r = try await runner.run(
+            Invocation(["bash", "-c", "echo to-file; echo err >&2"], output: .appendToFile(dir.file("log"))))
         #expect(r.status == 0 && r.stdout.isEmpty)
         #expect(try String(contentsOfFile: dir.file("log"), encoding: .utf8) == "to-file\nerr\n")
     }
@@ -74,7 +81,8 @@ import HPCServeTestSupport
 
     static func ignores(_ status: String, _ sig: Int32) -> Bool {
         guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("SigIgn:") }),
-              let mask = UInt64(line.split(separator: "\t").last ?? "", radix: 16) else { return false }
+            let mask = UInt64(line.split(separator: "\t").last ?? "", radix: 16)
+        else { return false }
         return mask & (1 << UInt64(sig - 1)) != 0
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import HPCServeCore
 
 /// More than 1,000 hostile values, built deterministically from building blocks: shell
@@ -8,44 +9,66 @@ import Testing
 /// words, plausible values with hostile decorations, and pseudo-random mixtures of all of them.
 /// Values that are not UTF-8 can only come as bytes: `invalidUTF8`.
 enum HostileCorpus {
-    static let metacharacters = [";", "|", "&", "&&", "||", "$", "$(", ")", "`", ">", ">>", "<", "<<", "*", "?", "[", "]",
-                                 "{", "}", "(", "!", "!!", "~", "#", "\\", "%", "^", "=", ",", ":", "@", "-", "/", "+",
-                                 ".", "..", " ", "\t", "${IFS}", "$'\\x41'", "<(id)", ">(id)", "{a,b}", "2>&1", "&>", "*?[a]"]
+    static let metacharacters = [
+        ";", "|", "&", "&&", "||", "$", "$(", ")", "`", ">", ">>", "<", "<<", "*", "?", "[", "]",
+        "{", "}", "(", "!", "!!", "~", "#", "\\", "%", "^", "=", ",", ":", "@", "-", "/", "+",
+        ".", "..", " ", "\t", "${IFS}", "$'\\x41'", "<(id)", ">(id)", "{a,b}", "2>&1", "&>", "*?[a]",
+    ]
     static let quotes = ["'", "\"", "''", "\"\"", "'\\''", "\\'", "\\\"", "'\"'\"'", "`'`"]
-    static let controls = (0..<0x20).map { String(Unicode.Scalar(UInt8($0))) } + ["\u{7f}"]
+    static let controls =
+        (0..<0x20).map { String(Unicode.Scalar(UInt8($0))) } + ["\u{7f}"]
         + (0x80...0x9f).map { String(Unicode.Scalar(UInt32($0))!) } + ["\u{1b}[2J", "\u{1b}]0;title\u{7}", "\r\n"]
-    static let bidi = ["\u{202a}", "\u{202b}", "\u{202c}", "\u{202d}", "\u{202e}", "\u{2066}", "\u{2067}", "\u{2068}", "\u{2069}",
-                       "\u{200e}", "\u{200f}", "\u{061c}"]
-    static let invisible = ["\u{200b}", "\u{200c}", "\u{200d}", "\u{2060}", "\u{feff}", "\u{a0}", "\u{2028}", "\u{2029}", "\u{ad}",
-                            "\u{3000}", "\u{e000}", "\u{fffd}"]
+    static let bidi = [
+        "\u{202a}", "\u{202b}", "\u{202c}", "\u{202d}", "\u{202e}", "\u{2066}", "\u{2067}", "\u{2068}", "\u{2069}",
+        "\u{200e}", "\u{200f}", "\u{061c}",
+    ]
+    static let invisible = [
+        "\u{200b}", "\u{200c}", "\u{200d}", "\u{2060}", "\u{feff}", "\u{a0}", "\u{2028}", "\u{2029}", "\u{ad}",
+        "\u{3000}", "\u{e000}", "\u{fffd}",
+    ]
     static let marks = JoinedSeparatorTests.marks
     static let separators = JoinedSeparatorTests.separators
     static let plausible = [
-        "1", "0", "8", "00", "007", "-1", "+1", "65535", "65536", "99999999999", "2:00:00", "1-12", "1-12:30:00", "UNLIMITED",
-        "infinite", "90", "16G", "1t", "a100:2", "gpu:a100:2", "skylake&ib", "python/3.11", "R/4.4.1-foss", "node[01-04]",
-        "END,FAIL", "a@b.example", "x", "abc", "gw01", "lic.example.org", "LM_LICENSE_FILE", "PATH", "BASH_ENV", "LD_PRELOAD",
+        "1", "0", "8", "00", "007", "-1", "+1", "65535", "65536", "99999999999", "2:00:00", "1-12", "1-12:30:00",
+        "UNLIMITED",
+        "infinite", "90", "16G", "1t", "a100:2", "gpu:a100:2", "skylake&ib", "python/3.11", "R/4.4.1-foss",
+        "node[01-04]",
+        "END,FAIL", "a@b.example", "x", "abc", "gw01", "lic.example.org", "LM_LICENSE_FILE", "PATH", "BASH_ENV",
+        "LD_PRELOAD",
         "20000-30000", "socket", "tcp", "ALL", "NONE", "ALL,BASH_ENV=/tmp/x", "/tmp/x", "../../etc/passwd",
-        "../../../../../../etc/passwd", "/etc/passwd", "/dev/null", "/dev/stdout", "/dev/zero", "/", ".", "-", "--", "~root",
+        "../../../../../../etc/passwd", "/etc/passwd", "/dev/null", "/dev/stdout", "/dev/zero", "/", ".", "-", "--",
+        "~root",
         "$HOME", "a b", "é", "中文", "🙂", "e\u{301}",
     ]
-    static let optionLike = ["--exclusive", "-x", "--help", "-h", "--time=1", "-oProxyCommand=id", "--output=/tmp/x", "-t", "--nodes=8",
-                             "-J", "--export=BASH_ENV=/tmp/x", "--shared", "-o", "--=", "-=", "---", "--\u{200d}"]
-    static let long = [String(repeating: "A", count: 1024), String(repeating: "A", count: 1025), String(repeating: "a/", count: 600),
-                       String(repeating: "é", count: 600), String(repeating: "x", count: 100_000), String(repeating: "-", count: 70)]
+    static let optionLike = [
+        "--exclusive", "-x", "--help", "-h", "--time=1", "-oProxyCommand=id", "--output=/tmp/x", "-t", "--nodes=8",
+        "-J", "--export=BASH_ENV=/tmp/x", "--shared", "-o", "--=", "-=", "---", "--\u{200d}",
+    ]
+    static let long = [
+        String(repeating: "A", count: 1024), String(repeating: "A", count: 1025), String(repeating: "a/", count: 600),
+        String(repeating: "é", count: 600), String(repeating: "x", count: 100_000), String(repeating: "-", count: 70),
+    ]
 
     static func payloads(_ canary: String) -> [String] {
-        ["touch \(canary)", "$(touch \(canary))", "`touch \(canary)`", "; touch \(canary)", "| touch \(canary)", "& touch \(canary)",
-         "&& touch \(canary)", "|| touch \(canary)", "\ntouch \(canary)", "\r\ntouch \(canary)", "'; touch \(canary); '",
-         "\"; touch \(canary); \"", "$(touch${IFS}\(canary))", ">\(canary)", "\u{0}touch \(canary)", "x'$(touch \(canary))'",
-         "\\\"$(touch \(canary))\\\"", "#\ntouch \(canary)", "$(IFS=_;c=touch_\(canary);$c)", "${x:-$(touch \(canary))}"]
+        [
+            "touch \(canary)", "$(touch \(canary))", "`touch \(canary)`", "; touch \(canary)", "| touch \(canary)",
+            "& touch \(canary)",
+            "&& touch \(canary)", "|| touch \(canary)", "\ntouch \(canary)", "\r\ntouch \(canary)",
+            "'; touch \(canary); '",
+            "\"; touch \(canary); \"", "$(touch${IFS}\(canary))", ">\(canary)", "\u{0}touch \(canary)",
+            "x'$(touch \(canary))'",
+            "\\\"$(touch \(canary))\\\"", "#\ntouch \(canary)", "$(IFS=_;c=touch_\(canary);$c)",
+            "${x:-$(touch \(canary))}",
+        ]
     }
 
     /// The corpus; `canary` is the absolute path no value may ever create.
     static func values(canary: String) -> [String] {
         var out: [String] = []
-        var seen = Set<[UInt8]>()   // by bytes: String equality would merge "é" and "e\u{301}"
+        var seen = Set<[UInt8]>()  // by bytes: String equality would merge "é" and "e\u{301}"
         func add(_ v: String) { if seen.insert(Array(v.utf8)).inserted { out.append(v) } }
-        let atoms = metacharacters + quotes + controls + bidi + invisible + marks + plausible + optionLike + payloads(canary)
+        let atoms =
+            metacharacters + quotes + controls + bidi + invisible + marks + plausible + optionLike + payloads(canary)
         atoms.forEach(add)
         long.forEach(add)
         for a in metacharacters + quotes + bidi + invisible { add("x" + a + "y") }
@@ -152,9 +175,12 @@ final class ParallelResults<R: Sendable>: @unchecked Sendable {
         case accepted(text: String, outputFile: String?, stderr: String)
     }
 
-    static func outcome(_ words: [String], environment: [String: String], undecodable: [String: [UInt8]] = [:], cwd: String) -> Outcome {
+    static func outcome(
+        _ words: [String], environment: [String: String], undecodable: [String: [UInt8]] = [:], cwd: String
+    ) -> Outcome {
         let out = CapturedOutput()
-        let context = Context(environment: environment, undecodableEnvironment: undecodable, output: out, workingDirectory: cwd)
+        let context = Context(
+            environment: environment, undecodableEnvironment: undecodable, output: out, workingDirectory: cwd)
         do {
             if words[0] == "script" {
                 guard let prepared = try ScriptCommand.prepare(Array(words.dropFirst()), context: context) else {
@@ -163,9 +189,11 @@ final class ParallelResults<R: Sendable>: @unchecked Sendable {
                 return .accepted(text: prepared.text, outputFile: prepared.outputFile, stderr: out.standardError)
             }
             let code = try SnippetCommand.run(Array(words.dropFirst()), context: context)
-            return .accepted(text: code == .success ? out.standardOutput : "", outputFile: nil, stderr: out.standardError)
+            return .accepted(
+                text: code == .success ? out.standardOutput : "", outputFile: nil, stderr: out.standardError)
         } catch {
-            return .refused(HPCServe.report(error, context: context), stdout: out.standardOutput, stderr: out.standardError)
+            return .refused(
+                HPCServe.report(error, context: context), stdout: out.standardOutput, stderr: out.standardError)
         }
     }
 
@@ -184,10 +212,14 @@ final class ParallelResults<R: Sendable>: @unchecked Sendable {
         return (text[..<i], text[i...])
     }
 
-    static let integerOptions: Set<String> = ["--cpus-per-task", "--ready-timeout", "--ranks", "--port", "--vendor-port",
-                                              "--attempts", "--insecure-tcp-port", "--laptop-port"]
-    static let directiveOptions: Set<String> = ["--time", "--partition", "--account", "--qos", "--mem", "--gpus", "--gres",
-                                                "--job-name", "--constraint", "--reservation"]
+    static let integerOptions: Set<String> = [
+        "--cpus-per-task", "--ready-timeout", "--ranks", "--port", "--vendor-port",
+        "--attempts", "--insecure-tcp-port", "--laptop-port",
+    ]
+    static let directiveOptions: Set<String> = [
+        "--time", "--partition", "--account", "--qos", "--mem", "--gpus", "--gres",
+        "--job-name", "--constraint", "--reservation",
+    ]
 
     static func expectation(for option: String) -> Expect {
         if integerOptions.contains(option) { return .integer }
@@ -230,19 +262,30 @@ final class ParallelResults<R: Sendable>: @unchecked Sendable {
             func add(_ spec: OptionSpec, app: AppProfile) {
                 let command = ["script", app.name]
                 if spec.valueName == nil {
-                    out.append(Attempt(words: command + [spec.key + "=" + value], environment: base, value: value, expect: .literal,
-                                       run: false, base: app.name, target: spec.key))
+                    out.append(
+                        Attempt(
+                            words: command + [spec.key + "=" + value], environment: base, value: value,
+                            expect: .literal,
+                            run: false, base: app.name, target: spec.key))
                 } else {
-                    out.append(Attempt(words: command + [spec.key, value], environment: base, value: value,
-                                       expect: expectation(for: spec.key), run: true, base: app.name, target: spec.key))
+                    out.append(
+                        Attempt(
+                            words: command + [spec.key, value], environment: base, value: value,
+                            expect: expectation(for: spec.key), run: true, base: app.name, target: spec.key))
                 }
             }
-            out.append(Attempt(words: command + [value], environment: base, value: value, expect: .literal, run: true,
-                               base: shared.name, target: "stray", stray: true))
-            for words in [["--", value], ["--", "--comment=" + value], ["--", "-w", value], ["--", "-w" + value],
-                          ["--", "--export=" + value], ["--", "--" + value]] {
-                out.append(Attempt(words: command + words, environment: base, value: value, expect: .directive, run: true,
-                                   base: shared.name, target: "-- " + words[1].prefix(scalars: 2)))
+            out.append(
+                Attempt(
+                    words: command + [value], environment: base, value: value, expect: .literal, run: true,
+                    base: shared.name, target: "stray", stray: true))
+            for words in [
+                ["--", value], ["--", "--comment=" + value], ["--", "-w", value], ["--", "-w" + value],
+                ["--", "--export=" + value], ["--", "--" + value],
+            ] {
+                out.append(
+                    Attempt(
+                        words: command + words, environment: base, value: value, expect: .directive, run: true,
+                        base: shared.name, target: "-- " + words[1].prefix(scalars: 2)))
             }
             // The environment (a value there cannot hold NUL). A session root outside the sandbox
             // is checked, not run: the run would create it.
@@ -250,13 +293,18 @@ final class ParallelResults<R: Sendable>: @unchecked Sendable {
                 for name in ["HOME", "HPCSERVE_DIR", "XDG_CONFIG_HOME"] {
                     var env = base
                     env[name] = value
-                    out.append(Attempt(words: command, environment: env, value: value, expect: .literal, run: name == "XDG_CONFIG_HOME",
-                                       base: shared.name, target: name, variable: name))
+                    out.append(
+                        Attempt(
+                            words: command, environment: env, value: value, expect: .literal,
+                            run: name == "XDG_CONFIG_HOME",
+                            base: shared.name, target: name, variable: name))
                     guard name != "XDG_CONFIG_HOME" else { continue }
                     let inside = box.dir.path + "/e/" + value
                     env[name] = inside
-                    out.append(Attempt(words: command, environment: env, value: inside, expect: .literal, run: staysInside(value),
-                                       base: shared.name, target: name + " (sandbox)", variable: name))
+                    out.append(
+                        Attempt(
+                            words: command, environment: env, value: inside, expect: .literal, run: staysInside(value),
+                            base: shared.name, target: name + " (sandbox)", variable: name))
                 }
             }
             for (kind, options, required) in snippets {
@@ -265,34 +313,46 @@ final class ParallelResults<R: Sendable>: @unchecked Sendable {
                     var words = required
                     if let i = words.firstIndex(of: spec.key) { words.removeSubrange(i...(i + 1)) }
                     // A socket outside the sandbox is checked, not run; under it, run too.
-                    out.append(Attempt(words: command + words + [spec.key, value], environment: base, value: value,
-                                       expect: expectation(for: spec.key), run: spec.key != "--socket", base: kind, target: spec.key))
+                    out.append(
+                        Attempt(
+                            words: command + words + [spec.key, value], environment: base, value: value,
+                            expect: expectation(for: spec.key), run: spec.key != "--socket", base: kind,
+                            target: spec.key))
                     if spec.key == "--socket" {
                         let inside = box.dir.path + "/s/" + value
-                        out.append(Attempt(words: command + words + [spec.key, inside], environment: base, value: inside,
-                                           expect: .literal, run: staysInside(value), base: kind, target: "--socket (sandbox)"))
+                        out.append(
+                            Attempt(
+                                words: command + words + [spec.key, inside], environment: base, value: inside,
+                                expect: .literal, run: staysInside(value), base: kind, target: "--socket (sandbox)"))
                     }
                 }
-                out.append(Attempt(words: command + required + [value], environment: base, value: value, expect: .literal, run: true,
-                                   base: kind, target: "stray", stray: true))
+                out.append(
+                    Attempt(
+                        words: command + required + [value], environment: base, value: value, expect: .literal,
+                        run: true,
+                        base: kind, target: "stray", stray: true))
             }
         }
         return out
     }
 
     /// Whether the accepted `text` carries `value` as `expect` says; nil if so, else why not.
-    static func carried(_ attempt: Attempt, text: String, outputFile: String?, work: String, baseline: String) -> String? {
+    static func carried(_ attempt: Attempt, text: String, outputFile: String?, work: String, baseline: String)
+        -> String?
+    {
         let value = attempt.value
         switch attempt.variable {
         case "XDG_CONFIG_HOME":
             return text == baseline ? nil : "an XDG_CONFIG_HOME without templates changed the script"
         case "HOME":
             let root = (value.endsWith(scalars: "/") ? value.dropping(lastScalars: 1) : value) + "/.hpcserve"
-            return text.contains("hpcserve_root=" + ShellQuote.quote(root) + "\n") ? nil : "session root \(root) not in the script"
+            return text.contains("hpcserve_root=" + ShellQuote.quote(root) + "\n")
+                ? nil : "session root \(root) not in the script"
         case "HPCSERVE_DIR":
             var root = Array(value.unicodeScalars)
             while root.count > 1, root.last == "/" { root.removeLast() }
-            return text.contains("hpcserve_root=" + ShellQuote.quote(String(root)) + "\n") ? nil : "session root not in the script"
+            return text.contains("hpcserve_root=" + ShellQuote.quote(String(root)) + "\n")
+                ? nil : "session root not in the script"
         default:
             break
         }
@@ -310,10 +370,14 @@ final class ParallelResults<R: Sendable>: @unchecked Sendable {
                 // The passthrough: each option as spelled, on an #SBATCH line of its own, its
                 // value as given (a glued short option, -x!y, is spelled --exclude=!y).
                 let words = Array(attempt.words[(dashes + 1)...])
-                guard let lines = try? SbatchPassthrough.parse(words, app: Apps.named(attempt.words[1])) else { return "refused when parsed again" }
+                guard let lines = try? SbatchPassthrough.parse(words, app: Apps.named(attempt.words[1])) else {
+                    return "refused when parsed again"
+                }
                 for line in lines {
                     guard head.contains("#SBATCH " + line + "\n") else { return "\(line) is not an #SBATCH line" }
-                    if let v = line.splitOnce(at: "=").tail, !words.contains(where: { $0.endsWith(scalars: v) }) { return "\(line): value not as given" }
+                    if let v = line.splitOnce(at: "=").tail, !words.contains(where: { $0.endsWith(scalars: v) }) {
+                        return "\(line): value not as given"
+                    }
                 }
             } else {
                 let upper = value.uppercased()
@@ -324,7 +388,8 @@ final class ParallelResults<R: Sendable>: @unchecked Sendable {
         case .templateFile:
             var st = stat()
             let path = value.startsWith(scalars: "/") ? value : work + "/" + value
-            return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG ? nil : "accepted a template that is not a file"
+            return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG
+                ? nil : "accepted a template that is not a file"
         case .outputFile:
             let path = value.startsWith(scalars: "/") ? value : work + "/" + value
             return outputFile == path ? nil : "-o would write \(outputFile ?? "nothing"), not \(path)"
@@ -348,7 +413,9 @@ final class ParallelResults<R: Sendable>: @unchecked Sendable {
         guard body != baseBody else { return (attempt.base + " " + attempt.target + ": comment lines only", false) }
         let lines = body.split(separator: "\n", omittingEmptySubsequences: false)
         let baseLines = baseBody.split(separator: "\n", omittingEmptySubsequences: false)
-        guard lines.count == baseLines.count else { return (attempt.base + " " + attempt.target + ": lines added", true) }
+        guard lines.count == baseLines.count else {
+            return (attempt.base + " " + attempt.target + ": lines added", true)
+        }
         let quoted = ShellQuote.quote(attempt.value)
         let changed = zip(lines, baseLines).filter { $0 != $1 }.map { $0.0.replacingOccurrences(of: quoted, with: "V") }
         return (attempt.base + " " + attempt.target + ": " + changed.joined(separator: " | "), true)
@@ -361,27 +428,36 @@ final class ParallelResults<R: Sendable>: @unchecked Sendable {
     @Test func everyOptionThePassthroughAndTheEnvironmentOverTheCorpus() throws {
         let box = try StubSandbox()
         defer { box.cleanup() }
-        for name in ["jupyter", "rserver", "pvserver", "srun"] { try writeExecutable(box.bin + "/" + name, "#!/bin/bash\nexit 0\n") }
+        for name in ["jupyter", "rserver", "pvserver", "srun"] {
+            try writeExecutable(box.bin + "/" + name, "#!/bin/bash\nexit 0\n")
+        }
         let work = box.dir.path + "/work"
         for dir in [work, box.dir.path + "/s", box.dir.path + "/e"] { #expect(mkdir(dir, 0o700) == 0) }
         let values = HostileCorpus.values(canary: box.canary)
         #expect(values.count >= 1000, "corpus of \(values.count)")
         let base = ["HOME": box.home, "XDG_CONFIG_HOME": "/nonexistent-config"]
         var baselines: [String: String] = [:]
-        for words in Apps.all.map({ ["script", $0.name] }) + [["snippet", "license", "--gateway", "gw", "--server", "lic", "--port", "27000"],
-                                                               ["snippet", "reverse-tunnel", "--port", "8888"]] {
-            guard case let .accepted(text, _, _) = Self.outcome(words, environment: base, cwd: work) else { Issue.record("\(words)"); return }
+        for words in Apps.all.map({ ["script", $0.name] }) + [
+            ["snippet", "license", "--gateway", "gw", "--server", "lic", "--port", "27000"],
+            ["snippet", "reverse-tunnel", "--port", "8888"],
+        ] {
+            guard case .accepted(let text, _, _) = Self.outcome(words, environment: base, cwd: work) else {
+                Issue.record("\(words)")
+                return
+            }
             baselines[words[1]] = text
         }
         let attempts = Self.attempts(values, box: box, base: base)
 
         let fixedBaselines = baselines
-        let findings = Self.inParallel(attempts) { Self.evaluate($0, base: base, baselines: fixedBaselines, work: work) }
+        let findings = Self.inParallel(attempts) {
+            Self.evaluate($0, base: base, baselines: fixedBaselines, work: work)
+        }
         var refused = 0
         var groups: [String: [Sample]] = [:]
-        var changedBodies: [String] = []             // every script whose body a value changed: bash -n
-        var passthrough: [String: [String]] = [:]   // app → accepted passthrough words, all run at once
-        var modules: [String: [String]] = [:]       // app → accepted --module values, all run at once
+        var changedBodies: [String] = []  // every script whose body a value changed: bash -n
+        var passthrough: [String: [String]] = [:]  // app → accepted passthrough words, all run at once
+        var modules: [String: [String]] = [:]  // app → accepted --module values, all run at once
         for finding in findings {
             finding.failures.forEach { Issue.record(Comment(rawValue: $0)) }
             if finding.refused { refused += 1 }
@@ -395,15 +471,23 @@ final class ParallelResults<R: Sendable>: @unchecked Sendable {
         #expect(refused > attempts.count / 2, "most hostile values are refused (\(refused) of \(attempts.count))")
         // All accepted module names and passthrough words of an app at once, in one script.
         for (app, names) in modules {
-            guard case let .accepted(text, _, _) = Self.outcome(["script", app] + names.flatMap { ["--module", $0] }, environment: base, cwd: work) else {
-                Issue.record("the accepted module names of \(app) together were refused"); continue
+            guard
+                case .accepted(let text, _, _) = Self.outcome(
+                    ["script", app] + names.flatMap { ["--module", $0] }, environment: base, cwd: work)
+            else {
+                Issue.record("the accepted module names of \(app) together were refused")
+                continue
             }
             for name in names { #expect(text.contains("module load \(name) ||"), "\(Validate.show(name))") }
             groups["\(app) every --module"] = [Sample(text: text, run: true, snippet: false, hostility: 0)]
         }
         for (app, words) in passthrough {
-            guard case let .accepted(text, _, _) = Self.outcome(["script", app, "--"] + words, environment: base, cwd: work) else {
-                Issue.record("the accepted passthrough words of \(app) together were refused"); continue
+            guard
+                case .accepted(let text, _, _) = Self.outcome(
+                    ["script", app, "--"] + words, environment: base, cwd: work)
+            else {
+                Issue.record("the accepted passthrough words of \(app) together were refused")
+                continue
             }
             groups["\(app) every passthrough word"] = [Sample(text: text, run: true, snippet: false, hostility: 0)]
         }
@@ -420,21 +504,35 @@ final class ParallelResults<R: Sendable>: @unchecked Sendable {
         var group: (String, Bool, Sample)?
     }
 
-    static func evaluate(_ attempt: Attempt, base: [String: String], baselines: [String: String], work: String) -> Finding {
+    static func evaluate(_ attempt: Attempt, base: [String: String], baselines: [String: String], work: String)
+        -> Finding
+    {
         var finding = Finding()
-        let label = { "\(attempt.words.map(Validate.show).joined(separator: " ")) env \(attempt.environment.filter { base[$0.key] != $0.value }.mapValues(Validate.show))" }
+        let label = {
+            "\(attempt.words.map(Validate.show).joined(separator: " ")) env "
+                + "\(attempt.environment.filter { base[$0.key] != $0.value }.mapValues(Validate.show))"
+        }
         switch outcome(attempt.words, environment: attempt.environment, cwd: work) {
-        case let .refused(code, stdout, stderr):
+        case .refused(let code, let stdout, let stderr):
             finding.refused = true
-            if code == .success, attempt.stray, ["-h", "--help"].contains(attempt.value) { return finding }   // a stray -h asks for help
-            let oneLine = stderr.hasPrefix("hpcserve: error: ") && stderr.utf8.filter { $0 == 0x0a }.count == 1 && stderr.hasSuffix("\n")
+            // a stray -h asks for help
+            if code == .success, attempt.stray, ["-h", "--help"].contains(attempt.value) { return finding }
+            let oneLine =
+                stderr.hasPrefix("hpcserve: error: ") && stderr.utf8.filter { $0 == 0x0a }.count == 1
+                && stderr.hasSuffix("\n")
             if code != .usage || !stdout.isEmpty || !oneLine || stderr.utf8.count > 1000 || !printsTrue(stderr) {
-                finding.failures.append("\(label()): exit \(code.rawValue), stdout \(stdout.utf8.count) bytes, stderr \(Validate.show(stderr))")
+                finding.failures.append(
+                    "\(label()): exit \(code.rawValue), stdout \(stdout.utf8.count) bytes, stderr "
+                        + "\(Validate.show(stderr))"
+                )
             }
-        case let .accepted(text, outputFile, stderr):
-            if text.isEmpty || !printsTrue(stderr) { finding.failures.append("\(label()): no text, or stderr \(Validate.show(stderr))") }
-            if attempt.stray, ["-h", "--help"].contains(attempt.value) { return finding }   // a snippet's help
-            if attempt.words.last == "--", attempt.value == "--" { return finding }   // `script APP --`: no passthrough at all
+        case .accepted(let text, let outputFile, let stderr):
+            if text.isEmpty || !printsTrue(stderr) {
+                finding.failures.append("\(label()): no text, or stderr \(Validate.show(stderr))")
+            }
+            if attempt.stray, ["-h", "--help"].contains(attempt.value) { return finding }  // a snippet's help
+            // `script APP --`: no passthrough at all
+            if attempt.words.last == "--", attempt.value == "--" { return finding }
             let baseline = baselines[attempt.base]!
             if let why = carried(attempt, text: text, outputFile: outputFile, work: work, baseline: baseline) {
                 finding.failures.append("\(label()): \(why)")
@@ -447,10 +545,16 @@ final class ParallelResults<R: Sendable>: @unchecked Sendable {
                 finding.module = (attempt.base, attempt.value)
                 return finding
             }
-            if let dashes = attempt.words.firstIndex(of: "--") { finding.passthrough = (attempt.base, Array(attempt.words[(dashes + 1)...])) }
+            if let dashes = attempt.words.firstIndex(of: "--") {
+                finding.passthrough = (attempt.base, Array(attempt.words[(dashes + 1)...]))
+            }
             let (key, bodyChanged) = group(attempt, text: text, baseline: baseline)
-            finding.group = (key, bodyChanged, Sample(text: text, run: attempt.run, snippet: attempt.words[0] == "snippet",
-                                                      hostility: hostility(attempt.value)))
+            finding.group = (
+                key, bodyChanged,
+                Sample(
+                    text: text, run: attempt.run, snippet: attempt.words[0] == "snippet",
+                    hostility: hostility(attempt.value))
+            )
         }
         return finding
     }
@@ -479,11 +583,12 @@ final class ParallelResults<R: Sendable>: @unchecked Sendable {
         func write(_ text: String, snippet: Bool) throws -> String {
             count += 1
             let file = dir + "/\(count).sh"
-            try (snippet ? "#!/bin/bash\nset -euo pipefail\n" + text : text).write(toFile: file, atomically: false, encoding: .utf8)
+            try (snippet ? "#!/bin/bash\nset -euo pipefail\n" + text : text).write(
+                toFile: file, atomically: false, encoding: .utf8)
             return file
         }
         var syntax: [String] = []
-        var lint: [String: (hostility: Int, file: String)] = [:]   // the most hostile of each option's changed scripts
+        var lint: [String: (hostility: Int, file: String)] = [:]  // the most hostile of each option's changed scripts
         var runs: [String] = []
         for text in Set(changedBodies) { syntax.append(try write(text, snippet: false)) }
         for key in groups.keys.sorted() {
@@ -493,7 +598,9 @@ final class ParallelResults<R: Sendable>: @unchecked Sendable {
             syntax.append(first)
             let headOnly = key.hasSuffix(": comment lines only")
             let option = String(key.prefix { $0 != ":" })
-            if !headOnly, samples[0].hostility >= lint[option]?.hostility ?? -1 { lint[option] = (samples[0].hostility, first) }
+            if !headOnly, samples[0].hostility >= lint[option]?.hostility ?? -1 {
+                lint[option] = (samples[0].hostility, first)
+            }
             for sample in samples.filter(\.run).prefix(headOnly ? 1 : Self.runsPerGroup) {
                 runs.append(try write(sample.text, snippet: sample.snippet))
             }
@@ -503,17 +610,25 @@ final class ParallelResults<R: Sendable>: @unchecked Sendable {
             try files.joined(separator: "\n").write(toFile: path, atomically: false, encoding: .utf8)
             return path
         }
-        let syntaxCheck = "xargs -d '\\n' -n 100 -P 2 bash -c 'for f; do bash -n \"$f\" 2>&1 || echo \"bash -n failed: $f\"; done' _ <\"$1\""
+        let syntaxCheck =
+            "xargs -d '\\n' -n 100 -P 2 bash -c 'for f; do bash -n \"$f\" 2>&1 || echo \"bash -n failed: "
+            + "$f\"; done' _ <\"$1\""
         let bashN = try runProgram(["bash", "-c", syntaxCheck, "_", try list(syntax, "syntax")])
         #expect(!bashN.output.contains("failed"), "\(bashN.output.prefix(2000))")
         if which("shellcheck") != nil {
-            let check = try runProgram(["bash", "-c", "xargs -d '\\n' -n 4 -P 2 shellcheck -s bash -S warning <\"$1\"", "_", try list(lint.values.map(\.file).sorted(), "lint")])
+            let check = try runProgram([
+                "bash", "-c", "xargs -d '\\n' -n 4 -P 2 shellcheck -s bash -S warning <\"$1\"", "_",
+                try list(lint.values.map(\.file).sorted(), "lint"),
+            ])
             #expect(check.status == 0, "shellcheck: \(check.output.prefix(3000))")
         } else {
             Issue.record("shellcheck is not installed (apt-get install shellcheck)")
         }
-        let driver = "xargs -d '\\n' -n 8 -P 3 bash -c 'for f; do timeout 30 bash \"$f\" </dev/null >/dev/null 2>&1; done' _ <\"$1\"; echo ran"
-        let run = try runProgram(["bash", "-c", driver, "_", try list(runs, "runs")], environment: box.environment, cwd: box.dir.path)
+        let driver =
+            "xargs -d '\\n' -n 8 -P 3 bash -c 'for f; do timeout 30 bash \"$f\" </dev/null >/dev/null 2>&1; "
+            + "done' _ <\"$1\"; echo ran"
+        let run = try runProgram(
+            ["bash", "-c", driver, "_", try list(runs, "runs")], environment: box.environment, cwd: box.dir.path)
         #expect(run.output.hasSuffix("ran\n"), "\(run.output.suffix(2000))")
     }
 
@@ -536,7 +651,8 @@ final class ParallelResults<R: Sendable>: @unchecked Sendable {
                 case "script", "snippet":
                     covered = reached.contains("\(path[0]) \(path[1]) \(option.key)")
                 default:
-                    let asScript = Apps.named(path[0]).map { reached.contains("script \($0.name) \(option.key)") }
+                    let asScript =
+                        Apps.named(path[0]).map { reached.contains("script \($0.name) \(option.key)") }
                         ?? false
                     covered = asScript || Self.watcherValueOptions.contains(option.key)
                 }
@@ -556,8 +672,9 @@ final class ParallelResults<R: Sendable>: @unchecked Sendable {
                         let words = path + [name + "=" + value]
                         let result = await runCLI(words, home: "/nonexistent-home")
                         #expect(result.code == .usage, "\(words.map(Validate.show)): \(result.stderr)")
-                        #expect(result.stdout.isEmpty && result.stderr.filter { $0 == "\n" }.count == 1,
-                                "\(words.map(Validate.show))")
+                        #expect(
+                            result.stdout.isEmpty && result.stderr.filter { $0 == "\n" }.count == 1,
+                            "\(words.map(Validate.show))")
                         #expect(Self.printsTrue(result.stderr), "\(Validate.show(result.stderr))")
                     }
                 }
@@ -568,21 +685,31 @@ final class ParallelResults<R: Sendable>: @unchecked Sendable {
     /// What hpcserve reads for the watcher, and the watcher's own options.
     @Test func theWatchersVariablesAndOptionsOverTheCorpus() throws {
         for value in HostileCorpus.values(canary: "/nonexistent/CANARY") where !value.contains(scalar: "\u{0}") {
-            for (env, words) in [(["USER": value], ["--login-host", "h"]), (["USER": "alice", "HPCSERVE_LOGIN_HOST": value], []),
-                                 (["USER": "alice"], ["--login-host", value]), (["USER": "alice"], ["--login-host", "h", "--laptop-port", value])] {
+            for (env, words) in [
+                (["USER": value], ["--login-host", "h"]), (["USER": "alice", "HPCSERVE_LOGIN_HOST": value], []),
+                (["USER": "alice"], ["--login-host", value]),
+                (["USER": "alice"], ["--login-host", "h", "--laptop-port", value]),
+            ] {
                 let context = Context(environment: env, output: CapturedOutput(), workingDirectory: "/tmp")
                 let label = "\(env.mapValues(Validate.show)) \(words.map(Validate.show))"
                 do {
                     let parsed = try ArgumentReader.read(words, options: WatchCommand.watchOptions, command: "watch")
                     let options = try WatchCommand.watchSettings(parsed, context: context)
-                    let carried = env["USER"] == value ? options.user == value
-                        : env["HPCSERVE_LOGIN_HOST"] == value ? options.loginHost == value
-                        : words.count == 2 ? options.loginHost == value : options.laptopPort == Int(value)
+                    let carried =
+                        env["USER"] == value
+                        ? options.user == value
+                        : env["HPCSERVE_LOGIN_HOST"] == value
+                            ? options.loginHost == value
+                            : words.count == 2 ? options.loginHost == value : options.laptopPort == Int(value)
                     #expect(carried, "\(label)")
                     // Plain names only: they end up in the laptop command a person pastes.
-                    #expect(ShellQuote.quote(options.user) == options.user && ShellQuote.quote(options.loginHost) == options.loginHost, "\(label)")
+                    #expect(
+                        ShellQuote.quote(options.user) == options.user
+                            && ShellQuote.quote(options.loginHost) == options.loginHost, "\(label)")
                 } catch let error as UsageError {
-                    #expect(!error.message.contains("\n") && Self.printsTrue(Validate.escapeNonPrinting(error.message)), "\(label)")
+                    #expect(
+                        !error.message.contains("\n") && Self.printsTrue(Validate.escapeNonPrinting(error.message)),
+                        "\(label)")
                 }
             }
         }
@@ -590,13 +717,20 @@ final class ParallelResults<R: Sendable>: @unchecked Sendable {
 
     /// Top-level words and command names over the corpus, through the real dispatch.
     @Test func commandNamesOverTheCorpus() async throws {
-        let commands = Set(["script", "snippet", "watch", "list", "stop", "help", "version", "-h", "--help", "--version"] + Apps.all.map(\.name))
+        let commands = Set(
+            ["script", "snippet", "watch", "list", "stop", "help", "version", "-h", "--help", "--version"]
+                + Apps.all.map(\.name))
         // (A job id would reach squeue and scancel: digits are for the watcher's own tests.)
-        for value in HostileCorpus.values(canary: "/nonexistent/CANARY") where !commands.contains(value) && !value.isASCIIDigits {
-            for words in [[value], ["script", value], ["snippet", value], ["help", value], ["watch", value], ["stop", value]] {
+        for value in HostileCorpus.values(canary: "/nonexistent/CANARY")
+        where !commands.contains(value) && !value.isASCIIDigits {
+            for words in [
+                [value], ["script", value], ["snippet", value], ["help", value], ["watch", value], ["stop", value],
+            ] {
                 let result = await runCLI(words, home: "/nonexistent-home")
                 #expect(result.code == .usage, "\(words.map(Validate.show)): \(result.stderr)")
-                #expect(result.stdout.isEmpty && result.stderr.filter { $0 == "\n" }.count == 1, "\(words.map(Validate.show))")
+                #expect(
+                    result.stdout.isEmpty && result.stderr.filter { $0 == "\n" }.count == 1,
+                    "\(words.map(Validate.show))")
                 #expect(Self.printsTrue(result.stderr), "\(Validate.show(result.stderr))")
             }
         }
@@ -610,12 +744,17 @@ final class ParallelResults<R: Sendable>: @unchecked Sendable {
                 var wordLists: [[[UInt8]]] = options.filter { $0.valueName != nil }.flatMap { spec in
                     spec.names.flatMap { [[bytes($0), value], [bytes($0 + "=") + value]] }
                 }
-                if command[0] == "script" { wordLists += [[bytes("--"), bytes("--comment=") + value], [bytes("--"), value]] }
+                if command[0] == "script" {
+                    wordLists += [[bytes("--"), bytes("--comment=") + value], [bytes("--"), value]]
+                }
                 for words in wordLists {
                     let out = CapturedOutput()
-                    let context = Context(environment: ["HOME": "/nonexistent-home"], output: out, workingDirectory: "/tmp")
+                    let context = Context(
+                        environment: ["HOME": "/nonexistent-home"], output: out, workingDirectory: "/tmp")
                     let code = await HPCServe.run(rawArguments: command.map(bytes) + words, context: context)
-                    #expect(code == .usage && out.standardOutput.isEmpty, "\(command) \(words.map { Validate.show(bytes: $0) })")
+                    #expect(
+                        code == .usage && out.standardOutput.isEmpty,
+                        "\(command) \(words.map { Validate.show(bytes: $0) })")
                     #expect(out.standardError.contains("is not valid UTF-8") && Self.printsTrue(out.standardError))
                 }
             }
@@ -623,10 +762,13 @@ final class ParallelResults<R: Sendable>: @unchecked Sendable {
                 let out = CapturedOutput()
                 var env = ["HOME": "/nonexistent-home"]
                 env[name] = nil
-                let context = Context(environment: env, undecodableEnvironment: [name: value], output: out, workingDirectory: "/tmp")
+                let context = Context(
+                    environment: env, undecodableEnvironment: [name: value], output: out, workingDirectory: "/tmp")
                 let code = await HPCServe.run(["script", "jupyter"], context: context)
                 #expect(code == .usage && out.standardOutput.isEmpty, "\(name) \(Validate.show(bytes: value))")
-                #expect(out.standardError.contains("environment variable \(name) is not valid UTF-8"), "\(out.standardError)")
+                #expect(
+                    out.standardError.contains("environment variable \(name) is not valid UTF-8"),
+                    "\(out.standardError)")
             }
         }
     }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import HPCServeCore
 
 /// Hostile values at the CLI, in snippets and in a socket path; the full property over every
@@ -29,17 +30,28 @@ import Testing
         let sandbox = try StubSandbox()
         defer { sandbox.cleanup() }
         for value in Self.hostileValues(canary: sandbox.canary) {
-            for (kind, options) in [("license", ["--gateway", "--server", "--port", "--env", "--vendor-port", "--port-range", "--attempts"]),
-                                    ("reverse-tunnel", ["--port", "--host", "--insecure-tcp-port", "--laptop-port"])] {
+            for (kind, options) in [
+                (
+                    "license",
+                    ["--gateway", "--server", "--port", "--env", "--vendor-port", "--port-range", "--attempts"]
+                ),
+                ("reverse-tunnel", ["--port", "--host", "--insecure-tcp-port", "--laptop-port"]),
+            ] {
                 for option in options {
-                    var words = kind == "license"
+                    var words =
+                        kind == "license"
                         ? ["--gateway", "gw", "--server", "lic", "--port", "27000"] : ["--port", "8888"]
-                    if let i = words.firstIndex(of: option) { words.remove(at: i); words.remove(at: i) }
+                    if let i = words.firstIndex(of: option) {
+                        words.remove(at: i)
+                        words.remove(at: i)
+                    }
                     words += [option, value]
                     let specs = kind == "license" ? SnippetCommand.licenseOptions : SnippetCommand.reverseOptions
                     #expect(throws: (any Error).self, "\(kind) \(option) \(Validate.show(value))") {
                         let parsed = try ArgumentReader.read(words, options: specs, command: kind)
-                        _ = kind == "license" ? try SnippetCommand.license(parsed) : try SnippetCommand.reverseTunnel(parsed)
+                        _ =
+                            kind == "license"
+                            ? try SnippetCommand.license(parsed) : try SnippetCommand.reverseTunnel(parsed)
                     }
                 }
             }
@@ -49,8 +61,9 @@ import Testing
     @Test func aHostileSocketPathAppearsOnlyQuoted() throws {
         let sandbox = try StubSandbox()
         defer { sandbox.cleanup() }
-        let path = sandbox.home + "/x y'$(touch CANARY)`touch CANARY`.sock"   // relative to the job's cwd
-        let parsed = try ArgumentReader.read(["--port", "8888", "--socket", path], options: SnippetCommand.reverseOptions, command: "reverse-tunnel")
+        let path = sandbox.home + "/x y'$(touch CANARY)`touch CANARY`.sock"  // relative to the job's cwd
+        let parsed = try ArgumentReader.read(
+            ["--port", "8888", "--socket", path], options: SnippetCommand.reverseOptions, command: "reverse-tunnel")
         let text = try SnippetCommand.reverseTunnel(parsed)
         try expectValidBash(text, "reverse-tunnel with a hostile socket path", severity: "warning")
         try sandbox.runSnippet(text)
@@ -82,8 +95,10 @@ struct StubSandbox {
     func cleanup() { dir.cleanup() }
 
     var environment: [String: String] {
-        ["HOME": home, "PATH": bin + ":/usr/bin:/bin", "SLURM_JOB_ID": "4242", "SLURM_SUBMIT_HOST": "login",
-         "SLURMD_NODENAME": "node01", "USER": ProcessInfo.processInfo.environment["USER"] ?? "root"]
+        [
+            "HOME": home, "PATH": bin + ":/usr/bin:/bin", "SLURM_JOB_ID": "4242", "SLURM_SUBMIT_HOST": "login",
+            "SLURMD_NODENAME": "node01", "USER": ProcessInfo.processInfo.environment["USER"] ?? "root",
+        ]
     }
 
     func runSnippet(_ text: String) throws {
@@ -102,7 +117,9 @@ struct StubSandbox {
     /// Joiners and marks that extend the grapheme before them: ZWJ, ZWNJ, a spacing mark
     /// (Devanagari visarga), a combining acute, an enclosing circle, a variation selector,
     /// an emoji skin tone, Thai sara am (SpacingMark), the combining grapheme joiner.
-    static let marks = ["\u{200D}", "\u{200C}", "\u{0903}", "\u{0301}", "\u{20DD}", "\u{FE0F}", "\u{1F3FB}", "\u{0E33}", "\u{034F}"]
+    static let marks = [
+        "\u{200D}", "\u{200C}", "\u{0903}", "\u{0301}", "\u{20DD}", "\u{FE0F}", "\u{1F3FB}", "\u{0E33}", "\u{034F}",
+    ]
     static let separators = ["=", ",", ":", "@", "-", "/"]
     /// The two inputs the fuzzing pass reported.
     static let reported: [[String]] = [
@@ -119,7 +136,10 @@ struct StubSandbox {
     static func joinedWords() -> [[String]] {
         var out = reported
         for mark in marks {
-            out += [[mark], ["-" + mark], ["--" + mark], ["help", "-" + mark], ["script", "-" + mark], ["snippet", "-" + mark]]
+            out += [
+                [mark], ["-" + mark], ["--" + mark], ["help", "-" + mark], ["script", "-" + mark],
+                ["snippet", "-" + mark],
+            ]
             for (command, options) in commands {
                 for spec in options where spec.key != "--help" {
                     for name in spec.names {
@@ -149,9 +169,13 @@ struct StubSandbox {
         try await withHome { home in
             for w in words {
                 let result = await runCLI(w, home: home, cwd: home)
-                #expect(result.code == .success || result.code == .usage, "\(w.map(Validate.show)): exit \(result.code): \(result.stderr)")
+                #expect(
+                    result.code == .success || result.code == .usage,
+                    "\(w.map(Validate.show)): exit \(result.code): \(result.stderr)")
                 if result.code == .usage {
-                    #expect(result.stdout.isEmpty && result.stderr.filter { $0 == "\n" }.count == 1, "\(w.map(Validate.show)): \(result.stderr)")
+                    #expect(
+                        result.stdout.isEmpty && result.stderr.filter { $0 == "\n" }.count == 1,
+                        "\(w.map(Validate.show)): \(result.stderr)")
                 }
             }
         }
@@ -160,11 +184,16 @@ struct StubSandbox {
     @Test func theReportedInputsGiveExit64FromTheBuiltBinary() throws {
         let dir = try TempDir()
         defer { dir.cleanup() }
-        for words in Self.reported + [["script", "jupyter", "--time=\u{0301}"], ["snippet", "license", "--port=\u{200D}"]] {
-            let result = try runBinary(words.map(ShellQuote.quote).joined(separator: " "), environment: "HOME=\(dir.path)", cwd: dir.path)
+        for words in Self.reported + [
+            ["script", "jupyter", "--time=\u{0301}"], ["snippet", "license", "--port=\u{200D}"],
+        ] {
+            let result = try runBinary(
+                words.map(ShellQuote.quote).joined(separator: " "), environment: "HOME=\(dir.path)", cwd: dir.path)
             #expect(result.status == 64, "\(words.map(Validate.show)): exit \(result.status) \(result.stderr)")
             #expect(result.stdout.isEmpty)
-            #expect(result.stderr.hasPrefix("hpcserve: error: ") && result.stderr.filter { $0 == "\n" }.count == 1, "\(result.stderr)")
+            #expect(
+                result.stderr.hasPrefix("hpcserve: error: ") && result.stderr.filter { $0 == "\n" }.count == 1,
+                "\(result.stderr)")
         }
     }
 
@@ -180,8 +209,10 @@ struct StubSandbox {
 /// Issue 13, finding 7: values echoed in messages reached the terminal raw (C0/C1 controls,
 /// bidirectional overrides). Every message shows them escaped.
 @Suite struct TerminalControlTests {
-    static let values = ["x\u{9b}2J\u{202e}evil", "\u{1b}]0;title\u{7}", "a\u{1b}[2Jb", "\u{202e}cod.exe", "\u{2066}x\u{2069}",
-                         "\u{85}next", "\u{200f}rtl", "x\u{2028}y", "\u{301}mark", "=\u{200d}", "\u{feff}bom", "\u{e000}private"]
+    static let values = [
+        "x\u{9b}2J\u{202e}evil", "\u{1b}]0;title\u{7}", "a\u{1b}[2Jb", "\u{202e}cod.exe", "\u{2066}x\u{2069}",
+        "\u{85}next", "\u{200f}rtl", "x\u{2028}y", "\u{301}mark", "=\u{200d}", "\u{feff}bom", "\u{e000}private",
+    ]
 
     static func printsTrue(_ text: String) -> Bool {
         text.unicodeScalars.allSatisfy { $0 == "\n" || Validate.isPrinting($0) }
@@ -189,11 +220,15 @@ struct StubSandbox {
 
     @Test func noMessageCarriesACharacterThatDoesNotPrint() async {
         for value in Self.values {
-            for words in [["script", "jupyter", "-p", value], ["script", "jupyter", "--module", value], ["script", "jupyter", value],
-                          ["script", value], ["snippet", value], [value], ["script", "jupyter", "--" + value],
-                          ["script", "jupyter", "--", "--comment=" + value], ["script", "jupyter", "--", "--" + value],
-                          ["snippet", "license", "--gateway", value], ["snippet", "reverse-tunnel", "--port", "1", "--socket", "/" + value],
-                          ["watch", value], ["stop", value]] {
+            for words in [
+                ["script", "jupyter", "-p", value], ["script", "jupyter", "--module", value],
+                ["script", "jupyter", value],
+                ["script", value], ["snippet", value], [value], ["script", "jupyter", "--" + value],
+                ["script", "jupyter", "--", "--comment=" + value], ["script", "jupyter", "--", "--" + value],
+                ["snippet", "license", "--gateway", value],
+                ["snippet", "reverse-tunnel", "--port", "1", "--socket", "/" + value],
+                ["watch", value], ["stop", value],
+            ] {
                 let result = await runCLI(words, home: "/nonexistent-home")
                 #expect(Self.printsTrue(result.stderr), "\(words.map(Validate.show)): \(Validate.show(result.stderr))")
                 if words.contains("--socket"), result.code == .success {
@@ -269,16 +304,23 @@ struct StubSandbox {
             #expect(symlink(home + "/missing", home + "/dangling.sh") == 0)
             #expect(mkdir(home + "/dir.sh", 0o700) == 0)
             #expect(mkfifo(home + "/fifo.sh", 0o600) == 0)
-            var cases = [("link.sh", "is a symbolic link"), ("dangling.sh", "is a symbolic link"), ("dir.sh", "is a directory"), ("fifo.sh", "is a FIFO")]
+            var cases = [
+                ("link.sh", "is a symbolic link"), ("dangling.sh", "is a symbolic link"), ("dir.sh", "is a directory"),
+                ("fifo.sh", "is a FIFO"),
+            ]
             // A character device of our own (root can make one; elsewhere the FIFO stands in).
-            let null = dev_t(1 << 8 | 3)   // 1,3: what /dev/null is
-            if mknod(home + "/null.sh", S_IFCHR | 0o600, null) == 0 { cases.append(("null.sh", "is a character device")) }
+            let null = dev_t(1 << 8 | 3)  // 1,3: what /dev/null is
+            if mknod(home + "/null.sh", S_IFCHR | 0o600, null) == 0 {
+                cases.append(("null.sh", "is a character device"))
+            }
             for (name, message) in cases {
                 let before = mode(home + "/" + name)
                 let result = await runCLI(["script", "jupyter", "-o", name], home: home, cwd: home)
                 #expect(result.code == .usage, "\(name): \(result.stderr)")
                 #expect(result.stdout.isEmpty)
-                #expect(result.stderr.contains(message) && result.stderr.filter { $0 == "\n" }.count == 1, "\(result.stderr)")
+                #expect(
+                    result.stderr.contains(message) && result.stderr.filter { $0 == "\n" }.count == 1,
+                    "\(result.stderr)")
                 #expect(mode(home + "/" + name) == before, "\(name) was changed")
             }
             #expect(try String(contentsOfFile: target, encoding: .utf8) == "target\n")
@@ -308,7 +350,9 @@ struct StubSandbox {
             try "old\n".write(toFile: file, atomically: false, encoding: .utf8)
             #expect(link(file, home + "/other-name.sh") == 0)
             var notes = ["had 2 names (hard links); the others keep the old text"]
-            if getuid() == 0, chown(file, 65534, 65534) == 0 { notes.append("belonged to uid 65534; the new file is yours") }
+            if getuid() == 0, chown(file, 65534, 65534) == 0 {
+                notes.append("belonged to uid 65534; the new file is yours")
+            }
             chmod(file, 0o664)
             let result = await runCLI(["script", "jupyter", "-o", file], home: home, cwd: home)
             #expect(result.code == .success, "\(result.stderr)")
@@ -321,7 +365,9 @@ struct StubSandbox {
 
 /// `ScriptCommand.prepare` with a throwaway home: renders and checks, writes nothing.
 func renderScriptPrepared(_ words: [String]) throws -> ScriptCommand.Prepared {
-    let context = Context(environment: ["HOME": "/home/alice", "XDG_CONFIG_HOME": "/nonexistent-config"], output: CapturedOutput(), workingDirectory: "/tmp")
+    let context = Context(
+        environment: ["HOME": "/home/alice", "XDG_CONFIG_HOME": "/nonexistent-config"], output: CapturedOutput(),
+        workingDirectory: "/tmp")
     return try #require(try ScriptCommand.prepare(words, context: context))
 }
 
@@ -333,7 +379,10 @@ func makeUnixSocket(_ path: String, listening: Bool) throws -> Int32? {
     var address = sockaddr_un()
     address.sun_family = sa_family_t(AF_UNIX)
     let bytes = Array(path.utf8)
-    guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { close(fd); throw POSIXError(.ENAMETOOLONG) }
+    guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
+        close(fd)
+        throw POSIXError(.ENAMETOOLONG)
+    }
     withUnsafeMutableBytes(of: &address.sun_path) { buffer in
         buffer.copyBytes(from: bytes)
         buffer[bytes.count] = 0
@@ -341,7 +390,10 @@ func makeUnixSocket(_ path: String, listening: Bool) throws -> Int32? {
     let rc = withUnsafePointer(to: &address) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
     }
-    guard rc == 0 else { close(fd); throw POSIXError(.EADDRINUSE) }
+    guard rc == 0 else {
+        close(fd)
+        throw POSIXError(.EADDRINUSE)
+    }
     if listening, listen(fd, 4) == 0 { return fd }
     close(fd)
     return nil
@@ -355,20 +407,23 @@ func makeUnixSocket(_ path: String, listening: Bool) throws -> Int32? {
     /// A sandbox whose ssh stub logs its arguments, and a private directory for sockets.
     func sandbox() throws -> (StubSandbox, String) {
         let box = try StubSandbox()
-        try writeExecutable(box.bin + "/ssh", "#!/bin/bash\nprintf '%s\\n' \"$*\" >>\(box.dir.file("ssh.log"))\nexit 0\n")
+        try writeExecutable(
+            box.bin + "/ssh", "#!/bin/bash\nprintf '%s\\n' \"$*\" >>\(box.dir.file("ssh.log"))\nexit 0\n")
         let dir = box.dir.path + "/sockets"
         #expect(mkdir(dir, 0o700) == 0)
         return (box, dir)
     }
 
     func snippet(_ words: [String]) throws -> String {
-        let parsed = try ArgumentReader.read(["--port", "8888"] + words, options: SnippetCommand.reverseOptions, command: "reverse-tunnel")
+        let parsed = try ArgumentReader.read(
+            ["--port", "8888"] + words, options: SnippetCommand.reverseOptions, command: "reverse-tunnel")
         return try SnippetCommand.reverseTunnel(parsed)
     }
 
     func run(_ box: StubSandbox, _ snippet: String) throws -> ProgramResult {
         let script = box.dir.file("job.sh")
-        try ("#!/bin/bash\nset -euo pipefail\n" + snippet + "echo REACHED\n").write(toFile: script, atomically: true, encoding: .utf8)
+        try ("#!/bin/bash\nset -euo pipefail\n" + snippet + "echo REACHED\n").write(
+            toFile: script, atomically: true, encoding: .utf8)
         return try runProgram(["bash", script], environment: box.environment, cwd: box.dir.path)
     }
 
@@ -395,7 +450,7 @@ func makeUnixSocket(_ path: String, listening: Bool) throws -> Int32? {
         defer { box.cleanup() }
         for name in ["file", "link", "dir"] {
             let path = dir + "/" + name + ".sock"
-            let text = try snippet(["--socket", path])   // made while nothing is there
+            let text = try snippet(["--socket", path])  // made while nothing is there
             let target = dir + "/target-" + name
             try "keep\n".write(toFile: target, atomically: false, encoding: .utf8)
             switch name {
@@ -418,7 +473,8 @@ func makeUnixSocket(_ path: String, listening: Bool) throws -> Int32? {
         let (box, _) = try sandbox()
         defer { box.cleanup() }
         let jobDir = box.home + "/.hpcserve/jobs/4242"
-        try FileManager.default.createDirectory(atPath: jobDir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try FileManager.default.createDirectory(
+            atPath: jobDir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         chmod(box.home + "/.hpcserve", 0o700)
         chmod(box.home + "/.hpcserve/jobs", 0o700)
         try "keep\n".write(toFile: jobDir + "/server.sock", atomically: false, encoding: .utf8)
@@ -436,7 +492,8 @@ func makeUnixSocket(_ path: String, listening: Bool) throws -> Int32? {
         let ok = try run(box, try snippet(["--socket", stale]))
         #expect(ok.status == 0 && ok.output.contains("REACHED"), "\(ok.output)")
         #expect(!FileManager.default.fileExists(atPath: stale), "the stale socket was removed for sshd")
-        #expect(try String(contentsOfFile: box.dir.file("ssh.log"), encoding: .utf8).contains("-R \(stale):127.0.0.1:8888"))
+        #expect(
+            try String(contentsOfFile: box.dir.file("ssh.log"), encoding: .utf8).contains("-R \(stale):127.0.0.1:8888"))
 
         let live = dir + "/live.sock"
         let fd = try #require(try makeUnixSocket(live, listening: true))
@@ -453,7 +510,7 @@ func makeUnixSocket(_ path: String, listening: Bool) throws -> Int32? {
     @Test func theLaptopCommandIsShellQuoted() throws {
         let (box, _) = try sandbox()
         defer { box.cleanup() }
-        let dir = box.dir.path + "/x y'$(touch CANARY)`touch CANARY`"   // relative: CANARY is box.canary
+        let dir = box.dir.path + "/x y'$(touch CANARY)`touch CANARY`"  // relative: CANARY is box.canary
         #expect(mkdir(dir, 0o700) == 0)
         let socket = dir + "/s;touch CANARY $HOME.sock"
         let result = try run(box, try snippet(["--socket", socket]))
@@ -464,7 +521,9 @@ func makeUnixSocket(_ path: String, listening: Bool) throws -> Int32? {
         let pasted = try runProgram(["bash", "-c", "ssh() { printf '%s\\n' \"$@\"; }; " + command], cwd: box.dir.path)
         #expect(pasted.status == 0, "\(pasted.output)")
         let user = String(cString: getpwuid(getuid())!.pointee.pw_name)
-        #expect(pasted.output == ["-N", "-L", "8888:" + socket, "\(user)@login"].joined(separator: "\n") + "\n", "\(command)")
+        #expect(
+            pasted.output == ["-N", "-L", "8888:" + socket, "\(user)@login"].joined(separator: "\n") + "\n",
+            "\(command)")
         #expect(!FileManager.default.fileExists(atPath: box.canary), "the laptop command ran something")
     }
 }
@@ -476,9 +535,11 @@ func makeUnixSocket(_ path: String, listening: Bool) throws -> Int32? {
     /// A config home with hpcserve/templates/jupyter.sh in it, everything private.
     func config(_ home: String) throws -> String {
         let config = home + "/cfg"
-        try FileManager.default.createDirectory(atPath: config + "/hpcserve/templates", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            atPath: config + "/hpcserve/templates", withIntermediateDirectories: true)
         for dir in [config, config + "/hpcserve", config + "/hpcserve/templates"] { chmod(dir, 0o755) }
-        try "#!/bin/bash\n{{SBATCH}}\necho site {{APP}}\n".write(toFile: config + "/hpcserve/templates/jupyter.sh", atomically: false, encoding: .utf8)
+        try "#!/bin/bash\n{{SBATCH}}\necho site {{APP}}\n".write(
+            toFile: config + "/hpcserve/templates/jupyter.sh", atomically: false, encoding: .utf8)
         chmod(config + "/hpcserve/templates/jupyter.sh", 0o644)
         return config
     }
@@ -495,12 +556,14 @@ func makeUnixSocket(_ path: String, listening: Bool) throws -> Int32? {
         }
     }
 
-    @Test(arguments: [("hpcserve/templates/jupyter.sh", 0o666 as mode_t, "writable by every user"),
-                      ("hpcserve/templates/jupyter.sh", 0o664, "writable by its group"),
-                      ("hpcserve/templates", 0o777, "writable by every user"),
-                      ("hpcserve/templates", 0o1777, "writable by every user"),
-                      ("hpcserve", 0o775, "writable by its group"),
-                      ("", 0o777, "writable by every user")])
+    @Test(arguments: [
+        ("hpcserve/templates/jupyter.sh", 0o666 as mode_t, "writable by every user"),
+        ("hpcserve/templates/jupyter.sh", 0o664, "writable by its group"),
+        ("hpcserve/templates", 0o777, "writable by every user"),
+        ("hpcserve/templates", 0o1777, "writable by every user"),
+        ("hpcserve", 0o775, "writable by its group"),
+        ("", 0o777, "writable by every user"),
+    ])
     func aWritableTemplateOrDirectoryIsRefused(_ relative: String, _ mode: mode_t, _ reason: String) async throws {
         try await withHome { home in
             let config = try config(home)
@@ -514,7 +577,7 @@ func makeUnixSocket(_ path: String, listening: Bool) throws -> Int32? {
     }
 
     @Test func anOverrideOwnedByAnotherUserIsRefused() async throws {
-        guard getuid() == 0 else { return }   // only root can give a file away
+        guard getuid() == 0 else { return }  // only root can give a file away
         try await withHome { home in
             let config = try config(home)
             #expect(chown(config + "/hpcserve/templates/jupyter.sh", 65534, 65534) == 0)
@@ -544,9 +607,12 @@ func makeUnixSocket(_ path: String, listening: Bool) throws -> Int32? {
             chmod(open, 0o646)
             #expect(mkfifo(home + "/fifo.sh", 0o600) == 0)
             try Data([0x23, 0xff, 0x0a]).write(to: URL(fileURLWithPath: home + "/binary.sh"))
-            for (file, message) in [(open, "is writable by every user"), (home + "/fifo.sh", "is not a regular file"),
-                                    (home + "/missing.sh", "cannot be read (No such file or directory)"), ("/dev/zero", "is not a regular file"),
-                                    (home, "is not a regular file"), (home + "/binary.sh", "is not UTF-8 text")] {
+            for (file, message) in [
+                (open, "is writable by every user"), (home + "/fifo.sh", "is not a regular file"),
+                (home + "/missing.sh", "cannot be read (No such file or directory)"),
+                ("/dev/zero", "is not a regular file"),
+                (home, "is not a regular file"), (home + "/binary.sh", "is not UTF-8 text"),
+            ] {
                 let result = await runCLI(["script", "jupyter", "--template", file], home: home, cwd: home)
                 #expect(result.code == .usage && result.stdout.isEmpty, "\(file): \(result.stderr)")
                 #expect(result.stderr.contains("--template '\(file)' \(message)"), "\(result.stderr)")

@@ -1,14 +1,23 @@
-import Testing
-@testable import HPCServeCore
 import HPCServeTemplates
+import Testing
+
+@testable import HPCServeCore
 
 @Suite struct SbatchPassthroughTests {
     @Test func longAndShortOptionsBecomeLongSpellings() throws {
-        let out = try SbatchPassthrough.parse(["--ntasks-per-node=2", "-n", "4", "-w", "node01", "--mail-type=END,FAIL", "--hold", "-x", "node[02-04]"])
-        #expect(out == ["--ntasks-per-node=2", "--ntasks=4", "--nodelist=node01", "--mail-type=END,FAIL", "--hold", "--exclude=node[02-04]"])
+        let out = try SbatchPassthrough.parse([
+            "--ntasks-per-node=2", "-n", "4", "-w", "node01", "--mail-type=END,FAIL", "--hold", "-x", "node[02-04]",
+        ])
+        #expect(
+            out == [
+                "--ntasks-per-node=2", "--ntasks=4", "--nodelist=node01", "--mail-type=END,FAIL", "--hold",
+                "--exclude=node[02-04]",
+            ])
     }
 
-    @Test(arguments: ["--output=x", "-o", "--error=/tmp/x", "--signal=B:USR1@60", "--exclusive", "--wrap=id", "--uid=0"])
+    @Test(arguments: [
+        "--output=x", "-o", "--error=/tmp/x", "--signal=B:USR1@60", "--exclusive", "--wrap=id", "--uid=0",
+    ])
     func optionsHpcserveOwnsAreRefused(_ word: String) {
         #expect(throws: UsageError.self) { try SbatchPassthrough.parse([word, "x"]) }
     }
@@ -16,11 +25,15 @@ import HPCServeTemplates
     /// Issue 13, finding 4: a second --nodes or --time line would win over hpcserve's own.
     @Test(arguments: [
         ("--nodes=8", "one node"), ("-N", "one node"), ("--time=99", "use its option -t/--time"), ("-t", "-t/--time"),
-        ("--partition=x", "-p/--partition"), ("-p", "-p/--partition"), ("--job-name=x", "-J/--job-name"), ("-J", "-J/--job-name"),
-        ("--account=x", "-A/--account"), ("-A", "-A/--account"), ("--qos=x", "-q/--qos"), ("--cpus-per-task=2", "-c/--cpus-per-task"),
-        ("-c", "-c/--cpus-per-task"), ("--mem=1G", "--mem SIZE"), ("--gpus=1", "-G/--gpus"), ("-G", "-G/--gpus"), ("--gres=gpu:1", "--gres"),
+        ("--partition=x", "-p/--partition"), ("-p", "-p/--partition"), ("--job-name=x", "-J/--job-name"),
+        ("-J", "-J/--job-name"),
+        ("--account=x", "-A/--account"), ("-A", "-A/--account"), ("--qos=x", "-q/--qos"),
+        ("--cpus-per-task=2", "-c/--cpus-per-task"),
+        ("-c", "-c/--cpus-per-task"), ("--mem=1G", "--mem SIZE"), ("--gpus=1", "-G/--gpus"), ("-G", "-G/--gpus"),
+        ("--gres=gpu:1", "--gres"),
         ("--constraint=x", "-C/--constraint"), ("-C", "-C/--constraint"), ("--reservation=r", "--reservation NAME"),
-        ("--exclusive", "--shared"), ("--signal=USR1", "--signal"), ("--output=/tmp/x", "session directory"), ("--error=x", "session directory"),
+        ("--exclusive", "--shared"), ("--signal=USR1", "--signal"), ("--output=/tmp/x", "session directory"),
+        ("--error=x", "session directory"),
     ])
     func optionsHpcserveWritesPointToItsOwnOption(_ word: String, _ advice: String) {
         do {
@@ -51,15 +64,21 @@ import HPCServeTemplates
         }
     }
 
-    @Test(arguments: ["--export=BASH_ENV=/tmp/x", "--export=ALL,BASH_ENV=/tmp/x", "--export=ENV=/tmp/x", "--export=NONE,LD_PRELOAD=/tmp/x.so",
-                      "--export=LD_LIBRARY_PATH=/tmp", "--export=ALL,LD_AUDIT=/x", "--export=SHELLOPTS=xtrace", "--export=BASHOPTS=x",
-                      "--export=BASH_FUNC_x%%=x", "--export=BASH_ENV", "--export=A=1,ENV=/x"])
+    @Test(arguments: [
+        "--export=BASH_ENV=/tmp/x", "--export=ALL,BASH_ENV=/tmp/x", "--export=ENV=/tmp/x",
+        "--export=NONE,LD_PRELOAD=/tmp/x.so",
+        "--export=LD_LIBRARY_PATH=/tmp", "--export=ALL,LD_AUDIT=/x", "--export=SHELLOPTS=xtrace", "--export=BASHOPTS=x",
+        "--export=BASH_FUNC_x%%=x", "--export=BASH_ENV", "--export=A=1,ENV=/x",
+    ])
     func exportsThatRunCodeAreRefused(_ word: String) {
         #expect(throws: UsageError.self) { try SbatchPassthrough.parse([word]) }
     }
 
     @Test func plainExportsPass() throws {
-        #expect(try SbatchPassthrough.parse(["--export=ALL,OMP_NUM_THREADS=4,MY_ENV=x"]) == ["--export=ALL,OMP_NUM_THREADS=4,MY_ENV=x"])
+        #expect(
+            try SbatchPassthrough.parse(["--export=ALL,OMP_NUM_THREADS=4,MY_ENV=x"]) == [
+                "--export=ALL,OMP_NUM_THREADS=4,MY_ENV=x"
+            ])
         #expect(try SbatchPassthrough.parse(["--export=NONE"]) == ["--export=NONE"])
     }
 
@@ -72,7 +91,10 @@ import HPCServeTemplates
         }
     }
 
-    @Test(arguments: ["--comment=a b", "--comment=$(id)", "--comment=`id`", "--comment='x'", "--mail-user=a;b", "node01", "--comment=#x"])
+    @Test(arguments: [
+        "--comment=a b", "--comment=$(id)", "--comment=`id`", "--comment='x'", "--mail-user=a;b", "node01",
+        "--comment=#x",
+    ])
     func unsafeValuesOrNonOptionsAreRefused(_ word: String) {
         #expect(throws: UsageError.self) { try SbatchPassthrough.parse([word]) }
     }

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import HPCServeCore
 
 @Suite struct ValidateTests {
@@ -7,14 +8,18 @@ import Testing
         _ = try Validate.time(value)
     }
 
-    @Test(arguments: ["", "2h", "1:2:3:4", "1-2-3", "-5", "1-", ":30", "1:", "0", "0:00", "1 0", "9999999",
-                      "2:00:00; rm -rf ~", "$(id)", "1\n2", "1-2:3:4:5"])
+    @Test(arguments: [
+        "", "2h", "1:2:3:4", "1-2-3", "-5", "1-", ":30", "1:", "0", "0:00", "1 0", "9999999",
+        "2:00:00; rm -rf ~", "$(id)", "1\n2", "1-2:3:4:5",
+    ])
     func rejectsAnythingElse(_ value: String) {
         #expect(throws: UsageError.self) { try Validate.time(value) }
     }
 
-    @Test(arguments: [("90", 90), ("30:00", 30), ("2:00:00", 120), ("1-12", 2160), ("1-12:30", 2190),
-                      ("0-0:0:1", 1), ("1:01", 2), ("1-00:00:00", 1440)])
+    @Test(arguments: [
+        ("90", 90), ("30:00", 30), ("2:00:00", 120), ("1-12", 2160), ("1-12:30", 2190),
+        ("0-0:0:1", 1), ("1:01", 2), ("1-00:00:00", 1440),
+    ])
     func minutesFollowSbatchRules(_ value: String, _ expected: Int) throws {
         #expect(try Validate.minutes(value) == expected)
     }
@@ -63,19 +68,26 @@ import Testing
     }
 
     /// Issue 13, finding 5: `snippet license --env NAME` exported PORT@localhost into any name.
-    @Test(arguments: ["PATH", "IFS", "BASH_ENV", "ENV", "LD_PRELOAD", "LD_LIBRARY_PATH", "HOME", "SHELL", "PS4", "SHELLOPTS",
-                      "BASHOPTS", "PROMPT_COMMAND", "TMPDIR", "LC_ALL", "LANG", "SLURM_JOB_ID", "HPCSERVE_DIR", "BASH_FUNC_X",
-                      "lm_license_file", "_X", "1X", "A-B", "A B", "A=B", "X\u{301}", "LM_LICENSE_FILE\u{200D}", ""])
+    @Test(arguments: [
+        "PATH", "IFS", "BASH_ENV", "ENV", "LD_PRELOAD", "LD_LIBRARY_PATH", "HOME", "SHELL", "PS4", "SHELLOPTS",
+        "BASHOPTS", "PROMPT_COMMAND", "TMPDIR", "LC_ALL", "LANG", "SLURM_JOB_ID", "HPCSERVE_DIR", "BASH_FUNC_X",
+        "lm_license_file", "_X", "1X", "A-B", "A B", "A=B", "X\u{301}", "LM_LICENSE_FILE\u{200D}", "",
+    ])
     func licenseVariablesOnly(_ name: String) {
         do {
             _ = try Validate.licenseVariable(name)
             Issue.record("accepted \(Validate.show(name))")
         } catch {
-            if !name.isEmpty { #expect("\(error)".contains("LM_LICENSE_FILE, MLM_LICENSE_FILE"), "the usual ones are shown: \(error)") }
+            if !name.isEmpty {
+                #expect("\(error)".contains("LM_LICENSE_FILE, MLM_LICENSE_FILE"), "the usual ones are shown: \(error)")
+            }
         }
     }
 
-    @Test(arguments: ["LM_LICENSE_FILE", "MLM_LICENSE_FILE", "ANSYSLMD_LICENSE_FILE", "ANSYSLI_SERVERS", "CDLMD_LICENSE_FILE", "RLM_LICENSE", "X2"])
+    @Test(arguments: [
+        "LM_LICENSE_FILE", "MLM_LICENSE_FILE", "ANSYSLMD_LICENSE_FILE", "ANSYSLI_SERVERS", "CDLMD_LICENSE_FILE",
+        "RLM_LICENSE", "X2",
+    ])
     func licenseVariablesAccepted(_ name: String) throws {
         #expect(try Validate.licenseVariable(name) == name)
     }

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import HPCServeCore
 
 @Suite struct ScalarsTests {

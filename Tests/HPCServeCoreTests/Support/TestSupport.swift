@@ -1,6 +1,7 @@
 import Foundation
-import Testing
 import HPCServeTestSupport
+import Testing
+
 @testable import HPCServeCore
 
 extension Tag {
@@ -30,8 +31,12 @@ struct TempDir {
 }
 
 /// Runs hpcserve in-process with a fixed, golden-friendly environment.
-func runCLI(_ args: [String], home: String = "/home/alice", extraEnv: [String: String] = [:], cwd: String = "/tmp") async -> CLIResult {
-    var env = ["HOME": home, "NO_COLOR": "1", "COLUMNS": "80", "TERM": "dumb", "XDG_CONFIG_HOME": "/nonexistent-config"]
+func runCLI(_ args: [String], home: String = "/home/alice", extraEnv: [String: String] = [:], cwd: String = "/tmp")
+    async -> CLIResult
+{
+    var env = [
+        "HOME": home, "NO_COLOR": "1", "COLUMNS": "80", "TERM": "dumb", "XDG_CONFIG_HOME": "/nonexistent-config",
+    ]
     env.merge(extraEnv) { $1 }
     let out = CapturedOutput()
     let code = await HPCServe.run(args, context: Context(environment: env, output: out, workingDirectory: cwd))
@@ -52,7 +57,9 @@ struct ProgramResult {
 }
 
 /// Runs a program with output to a temporary file (no pipe to fill), waiting for it to end.
-func runProgram(_ argv: [String], environment: [String: String]? = nil, input: String? = nil, cwd: String? = nil) throws -> ProgramResult {
+func runProgram(_ argv: [String], environment: [String: String]? = nil, input: String? = nil, cwd: String? = nil) throws
+    -> ProgramResult
+{
     let r = try Spawn.run(argv, environment: environment, input: input, directory: cwd)
     return ProgramResult(status: r.status, output: r.output)
 }
@@ -70,7 +77,9 @@ func builtBinary() -> String? {
     let bundleDir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
     let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().deletingLastPathComponent()
-    for candidate in [bundleDir.appendingPathComponent("hpcserve"), root.appendingPathComponent(".build/debug/hpcserve")]
+    for candidate in [
+        bundleDir.appendingPathComponent("hpcserve"), root.appendingPathComponent(".build/debug/hpcserve"),
+    ]
     where FileManager.default.isExecutableFile(atPath: candidate.path) {
         return candidate.path
     }
@@ -115,7 +124,9 @@ func which(_ name: String) -> String? {
 /// Checks a script with `bash -n` and `shellcheck`; records an issue for each problem.
 /// `severity` "style" holds our own templates to every note; hostile literal values may
 /// rightly draw an "info" note (SC2016: `$(` inside single quotes is literal — the point).
-func expectValidBash(_ text: String, _ what: String, severity: String = "style", sourceLocation: SourceLocation = #_sourceLocation) throws {
+func expectValidBash(
+    _ text: String, _ what: String, severity: String = "style", sourceLocation: SourceLocation = #_sourceLocation
+) throws {
     let dir = try TempDir()
     defer { dir.cleanup() }
     let path = dir.file("script.sh")
@@ -123,7 +134,9 @@ func expectValidBash(_ text: String, _ what: String, severity: String = "style",
     let syntax = try runProgram(["bash", "-n", path])
     #expect(syntax.status == 0, "bash -n on \(what): \(syntax.output)", sourceLocation: sourceLocation)
     guard which("shellcheck") != nil else {
-        Issue.record("shellcheck is not installed (apt-get install shellcheck); .ci/run installs it", sourceLocation: sourceLocation)
+        Issue.record(
+            "shellcheck is not installed (apt-get install shellcheck); .ci/run installs it",
+            sourceLocation: sourceLocation)
         return
     }
     let lint = try runProgram(["shellcheck", "-s", "bash", "-S", severity, path])
@@ -142,7 +155,10 @@ func expectSnapshot(_ actual: String, named name: String, sourceLocation: Source
         return
     }
     guard let expected = try? String(contentsOf: file, encoding: .utf8) else {
-        Issue.record("no snapshot \(name); run HPCSERVE_RECORD=1 swift test and review Tests/HPCServeCoreTests/Snapshots/\(name)", sourceLocation: sourceLocation)
+        Issue.record(
+            Comment(rawValue: "no snapshot \(name); run HPCSERVE_RECORD=1 swift test and review "
+                + "Tests/HPCServeCoreTests/Snapshots/\(name)"),
+            sourceLocation: sourceLocation)
         return
     }
     if expected != actual {
@@ -151,6 +167,9 @@ func expectSnapshot(_ actual: String, named name: String, sourceLocation: Source
         let line = zip(e, a).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? min(e.count, a.count)
         let exp = line < e.count ? String(e[line]) : "<end>"
         let act = line < a.count ? String(a[line]) : "<end>"
-        Issue.record("\(name) differs from its snapshot at line \(line + 1):\n  expected: \(exp)\n  actual:   \(act)\n(re-record with HPCSERVE_RECORD=1 if the change is intended)", sourceLocation: sourceLocation)
+        Issue.record(
+            Comment(rawValue: "\(name) differs from its snapshot at line \(line + 1):\n  expected: \(exp)\n  actual:   "
+                + "\(act)\n(re-record with HPCSERVE_RECORD=1 if the change is intended)"),
+            sourceLocation: sourceLocation)
     }
 }

@@ -1,15 +1,19 @@
 import Testing
+
 @testable import HPCServeCore
 
 func info(node: String = "node01") -> ConnectionInfo {
-    ConnectionInfo(version: 1, app: "jupyter", jobID: 42, node: node, host: "127.0.0.1", port: nil,
-                   socket: "/tmp/hpcserve-42.x/server.sock", reverseSocket: nil, token: "t", secretKind: "token",
-                   user: "alice", urlPath: "/lab", pid: 1, started: "")
+    ConnectionInfo(
+        version: 1, app: "jupyter", jobID: 42, node: node, host: "127.0.0.1", port: nil,
+        socket: "/tmp/hpcserve-42.x/server.sock", reverseSocket: nil, token: "t", secretKind: "token",
+        user: "alice", urlPath: "/lab", pid: 1, started: "")
 }
 
 @Suite struct WatchStateTests {
     let pending = JobQuery.found(JobStatus(state: "PENDING", reason: "Priority", timeLeft: "2:00:00", startTime: "N/A"))
-    func running(_ node: String) -> JobQuery { .found(JobStatus(state: "RUNNING", nodes: node, reason: "None", timeLeft: "1:59:00")) }
+    func running(_ node: String) -> JobQuery {
+        .found(JobStatus(state: "RUNNING", nodes: node, reason: "None", timeLeft: "1:59:00"))
+    }
 
     @Test func pendingBacksOffToAMinuteAndNeverPollsFasterThanTwoSeconds() {
         var s = WatchState(now: 0)
@@ -25,9 +29,14 @@ func info(node: String = "node01") -> ConnectionInfo {
         #expect(zip(intervals, intervals.dropFirst()).allSatisfy { $0 <= $1 })
         #expect(intervals.last == 60)
         // After the first minute of pending: at most one squeue per 10 s.
-        var t = 0.0, calls = 0
+        var t = 0.0
+        var calls = 0
         var s2 = WatchState(now: 0)
-        while t < 600 { _ = s2.observe(pending, at: t); if t > 60 { calls += 1 }; t = s2.nextSqueue }
+        while t < 600 {
+            _ = s2.observe(pending, at: t)
+            if t > 60 { calls += 1 }
+            t = s2.nextSqueue
+        }
         #expect(Double(calls) <= 540.0 / 10.0)
     }
 
@@ -35,7 +44,8 @@ func info(node: String = "node01") -> ConnectionInfo {
         var s = WatchState(now: 0)
         #expect(s.observe(pending, at: 0) == [.pending(reason: "Priority", startEstimate: "N/A")])
         #expect(s.observe(pending, at: 2).isEmpty)
-        let resources = JobQuery.found(JobStatus(state: "PENDING", reason: "Resources", startTime: "2026-11-22T03:00:00"))
+        let resources = JobQuery.found(
+            JobStatus(state: "PENDING", reason: "Resources", startTime: "2026-11-22T03:00:00"))
         #expect(s.observe(resources, at: 5) == [.pending(reason: "Resources", startEstimate: "2026-11-22T03:00:00")])
     }
 
@@ -63,16 +73,24 @@ func info(node: String = "node01") -> ConnectionInfo {
         var s = WatchState(now: 0)
         _ = s.observe(running("node01"), at: 0)
         _ = s.observe(connection: info(), at: 1)
-        let requeued = JobQuery.found(JobStatus(state: "PENDING", reason: "BeginTime", startTime: "2026-11-22T03:00:00"))
+        let requeued = JobQuery.found(
+            JobStatus(state: "PENDING", reason: "BeginTime", startTime: "2026-11-22T03:00:00"))
         #expect(s.observe(requeued, at: 31) == [.pending(reason: "BeginTime", startEstimate: "2026-11-22T03:00:00")])
-        #expect(s.observe(connection: info(node: "node02"), at: 40) == [.moved(from: "node01", to: "node02"), .ready(info(node: "node02"))])
+        #expect(
+            s.observe(connection: info(node: "node02"), at: 40) == [
+                .moved(from: "node01", to: "node02"), .ready(info(node: "node02")),
+            ])
     }
 
     @Test func anUnreachableControllerIsRetriedWithBackoffNotFatal() {
         var s = WatchState(now: 0)
         _ = s.observe(pending, at: 0)
         let down = JobQuery.unreachable("slurm_load_jobs error: Unable to contact slurm controller (connect failure)")
-        #expect(s.observe(down, at: 2) == [.controllerUnreachable(message: "slurm_load_jobs error: Unable to contact slurm controller (connect failure)", retryIn: 5)])
+        #expect(
+            s.observe(down, at: 2) == [
+                .controllerUnreachable(
+                    message: "slurm_load_jobs error: Unable to contact slurm controller (connect failure)", retryIn: 5)
+            ])
         _ = s.observe(down, at: 7)
         #expect(s.nextSqueue - 7 == 8)
         #expect(!s.isFinished)
@@ -82,8 +100,9 @@ func info(node: String = "node01") -> ConnectionInfo {
     @Test func theEndIsReported() {
         var s = WatchState(now: 0)
         _ = s.observe(running("node01"), at: 0)
-        #expect(s.observe(.found(JobStatus(state: "FAILED", nodes: "node01", reason: "NonZeroExitCode")), at: 10)
-            == [.ended(state: "FAILED", reason: "NonZeroExitCode")])
+        #expect(
+            s.observe(.found(JobStatus(state: "FAILED", nodes: "node01", reason: "NonZeroExitCode")), at: 10)
+                == [.ended(state: "FAILED", reason: "NonZeroExitCode")])
         #expect(s.isFinished)
         var g = WatchState(now: 0)
         #expect(g.observe(.gone, at: 0) == [.gone])
@@ -92,13 +111,24 @@ func info(node: String = "node01") -> ConnectionInfo {
 
 @Suite struct SlurmParsingTests {
     @Test func squeueAnswersAreClassified() {
-        #expect(Slurm.parseQuery(ProcessResult(status: 0, stdout: "RUNNING|node01|None|1:59:40|2026-11-22T02:00:00\n"))
-            == .found(JobStatus(state: "RUNNING", nodes: "node01", reason: "None", timeLeft: "1:59:40", startTime: "2026-11-22T02:00:00")))
+        #expect(
+            Slurm.parseQuery(ProcessResult(status: 0, stdout: "RUNNING|node01|None|1:59:40|2026-11-22T02:00:00\n"))
+                == .found(
+                    JobStatus(
+                        state: "RUNNING", nodes: "node01", reason: "None", timeLeft: "1:59:40",
+                        startTime: "2026-11-22T02:00:00")))
         #expect(Slurm.parseQuery(ProcessResult(status: 0, stdout: "")) == .gone)
-        #expect(Slurm.parseQuery(ProcessResult(status: 1, stderr: "slurm_load_jobs error: Invalid job id specified\n")) == .gone)
-        #expect(Slurm.parseQuery(ProcessResult(status: 1, stderr: "slurm_load_jobs error: Unable to contact slurm controller (connect failure)\n"))
-            == .unreachable("slurm_load_jobs error: Unable to contact slurm controller (connect failure)"))
-        #expect(Slurm.parseQuery(ProcessResult(status: 1, stderr: "squeue: error: something\n")) == .failed("squeue: error: something"))
+        #expect(
+            Slurm.parseQuery(ProcessResult(status: 1, stderr: "slurm_load_jobs error: Invalid job id specified\n"))
+                == .gone)
+        #expect(
+            Slurm.parseQuery(
+                ProcessResult(
+                    status: 1, stderr: "slurm_load_jobs error: Unable to contact slurm controller (connect failure)\n"))
+                == .unreachable("slurm_load_jobs error: Unable to contact slurm controller (connect failure)"))
+        #expect(
+            Slurm.parseQuery(ProcessResult(status: 1, stderr: "squeue: error: something\n"))
+                == .failed("squeue: error: something"))
     }
 
     @Test func jobIDsAreNumbers() throws {

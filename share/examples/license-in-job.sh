@@ -92,6 +92,8 @@ trap 'exit 143' TERM INT HUP
 # hpcserve_license_pick: a port in the range, from a random start, that nothing on this node
 # listens on (any address) and that has not failed before; outside the ephemeral range
 # (where outgoing connections take their ports) unless a range was given.
+# hpcserve_license_in_use: the ports (hex) something on this node listens on, any address.
+hpcserve_license_in_use() { awk '$4 == "0A" { n = split($2, a, ":"); print a[n] }' /proc/net/tcp /proc/net/tcp6 2>/dev/null; }
 declare -A hpcserve_license_skip=()
 hpcserve_license_pick() {
   local lo=1024 hi=65535 elo=1 ehi=0 hex p i
@@ -101,7 +103,7 @@ hpcserve_license_pick() {
   elif ! read -r elo ehi </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null; then
     elo=32768 ehi=60999
   fi
-  while read -r hex; do taken[$hex]=1; done < <(awk '$4 == "0A" { n = split($2, a, ":"); print a[n] }' /proc/net/tcp /proc/net/tcp6 2>/dev/null)
+  while read -r hex; do taken[$hex]=1; done < <(hpcserve_license_in_use)
   p=$(shuf -i "$lo-$hi" -n 1 2>/dev/null)
   if [[ ! $p =~ ^[0-9]+$ ]] || ((p < lo || p > hi)); then p=$lo; fi
   for ((i = lo; i <= hi; i++, p = p < hi ? p + 1 : lo)); do
@@ -115,7 +117,7 @@ hpcserve_license_pick() {
 }
 
 for hpcserve_v in ${hpcserve_license_vendor_ports[@]+"${hpcserve_license_vendor_ports[@]}"}; do
-  if grep -qE "^ *[0-9]+: [0-9A-F]+:$(printf '%04X' "$hpcserve_v") [0-9A-F]+:0000 0A " /proc/net/tcp /proc/net/tcp6 2>/dev/null; then
+  if hpcserve_license_in_use | grep -qx "$(printf '%04X' "$hpcserve_v")"; then
     hpcserve_say "error: vendor-daemon port $hpcserve_v is already taken on $(hostname -s) by another process; the license server fixes that number, so it cannot move: run on a node of your own (--exclusive)"
     exit 1
   fi

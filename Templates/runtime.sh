@@ -122,7 +122,7 @@ hpcserve_probe() { [[ -S $hpcserve_node_socket ]]; }
 # process took first returns 1 (the caller starts the server again on another port).
 {{end}}
 hpcserve_wait_ready() {
-  local deadline=$((SECONDS + hpcserve_ready_timeout))
+  local start=$SECONDS deadline=$((SECONDS + hpcserve_ready_timeout)) pause=0.05
 {{if TCP}}
   local owner
 {{end}}
@@ -145,11 +145,11 @@ hpcserve_wait_ready() {
       break
     fi
 {{else}}
-    if hpcserve_probe && kill -0 "$hpcserve_server_pid" 2>/dev/null; then break; fi   # and still alive after it
+    if [[ -S $hpcserve_node_socket ]] && hpcserve_probe && kill -0 "$hpcserve_server_pid" 2>/dev/null; then break; fi   # and still alive after it
 {{end}}
     ((SECONDS < deadline)) ||
       hpcserve_die "$hpcserve_app did not answer within ${hpcserve_ready_timeout}s; raise --ready-timeout or see the lines above"
-    sleep 0.2
+    ((SECONDS - start < 10)) || pause=0.5; sleep "$pause"   # every 50 ms at first, then backing off
   done
 {{if TCP}}
   hpcserve_say "$hpcserve_app answers on $hpcserve_node port $hpcserve_port (127.0.0.1; the socket is this job's)"

@@ -13,6 +13,10 @@ public struct PollPolicy: Sendable, Equatable {
     public var unreachableMax = 60.0
     /// How often connection.json is looked at (a local stat: free for the scheduler).
     public var file = 0.5
+    /// ... once the job runs: the server is due within seconds, and every 50 ms of delay is
+    /// the user's (for `fileRunningFor` seconds after squeue said running, then `file` again).
+    public var fileRunning = 0.05
+    public var fileRunningFor = 120.0
     /// How often the scheduler's start estimate may be shown fresh.
     public init() {}
 }
@@ -52,6 +56,8 @@ public struct WatchState: Sendable {
     public private(set) var unreachable = false
     private var lastNode = ""
     private var lastReason = ""
+    /// When squeue last said the job runs (on a node it did not run on before).
+    private var runningSince: Double?
 
     public init(policy: PollPolicy = PollPolicy(), now: Double) {
         self.policy = policy
@@ -62,6 +68,14 @@ public struct WatchState: Sendable {
     public var isFinished: Bool {
         if case .ended = phase { return true }
         return false
+    }
+
+    /// True until squeue or connection.json has shown the job running.
+    public var isWaitingToStart: Bool {
+        switch phase {
+        case .waiting, .pending: return true
+        default: return false
+        }
     }
 
     public mutating func observe(_ query: JobQuery, at now: Double) -> [WatchEvent] {
@@ -114,17 +128,20 @@ public struct WatchState: Sendable {
         case .ready(let info) where info.node != node:
             events.append(.moved(from: info.node, to: node))
             phase = .running(node: node)
+            runningSince = now
         case .ready:
             break
         case .running(let old) where old != node:
             events.append(.moved(from: old, to: node))
             phase = .running(node: node)
+            runningSince = now
         case .running:
             break
         default:
             if !lastNode.isEmpty, lastNode != node { events.append(.moved(from: lastNode, to: node)) }
             events.append(.running(node: node))
             phase = .running(node: node)
+            runningSince = now
         }
         lastNode = node
         if case .ready = phase { interval = policy.ready } else { interval = policy.running }
@@ -170,6 +187,9 @@ public struct WatchState: Sendable {
         let untilSqueue = max(0, nextSqueue - now)
         switch phase {
         case .ready, .ended: return untilSqueue
+        case .running:
+            let fast = runningSince.map { now - $0 < policy.fileRunningFor } ?? false
+            return min(untilSqueue, fast ? policy.fileRunning : policy.file)
         default: return min(untilSqueue, policy.file)
         }
     }

@@ -32,6 +32,8 @@ struct Watcher {
     var slurm: Slurm { Slurm(runner: context.runner) }
     var directory: String { paths.directory(jobID: job) }
     let status: StatusLine
+    /// The node an ssh master was opened to while the server starts (see `Tunnel.openEarly`).
+    let early = EarlyMasters()
 
     init(job: String, paths: SessionPaths, options: WatchOptions, context: Context) {
         self.job = job
@@ -50,6 +52,7 @@ struct Watcher {
         var lastTunnelCheck = start
         var lastLeft = ""
         var lastHint = start
+        var startHinted = false
         while true {
             if context.interrupts.fired {
                 status.finish()
@@ -74,6 +77,12 @@ struct Watcher {
                 }
             }
             if !state.isFinished {
+                // Slurm creates the job's log as it starts: a free hint to ask squeue for the node
+                // now rather than after the pending backoff (once), so the ssh to it opens early.
+                if !startHinted, state.isWaitingToStart, FileManager.default.fileExists(atPath: paths.log(jobID: job)) {
+                    startHinted = true
+                    state.pollSoon(now: context.now())
+                }
                 let info = ConnectionInfo.read(directory + "/connection.json")
                 // The job removes connection.json when it ends: a free hint to ask squeue now
                 // rather than at the next slow poll (at most once per 5 s).
@@ -110,9 +119,11 @@ struct Watcher {
             status.change(Self.pendingLine(job, reason, estimate, waited: context.now() - start))
         case .running(let node):
             status.change("job \(job) running on \(node); waiting for the server to answer")
+            await openEarly(node)
         case .moved(let from, let to):
             status.change("job \(job) was requeued: \(from) -> \(to); following it")
             await tunnel?.close()
+            await closeEarly()
             tunnel = nil
             served = nil
         case .controllerUnreachable(let message, let retryIn):
@@ -157,9 +168,10 @@ struct Watcher {
         if let reverse = info.reverseSocket, SocketProbe.accepts(socket: reverse) {
             return nil
         }
-        // Reuse a live forward (a reattaching `watch`, or one made before) unless the job moved.
         let tunnel = Tunnel(
             runner: context.runner, directory: directory, node: info.node, target: info.target, serverPID: info.pid)
+        if await forwardEarly(tunnel) { return tunnel }
+        // Reuse a live forward (a reattaching `watch`, or one made before) unless the job moved.
         if existing.map({ $0.node == info.node }) ?? true, await tunnel.isAlive() { return tunnel }
         try await tunnel.open()
         return tunnel
@@ -178,19 +190,19 @@ struct Watcher {
         var answered = false
         var detail = ""
         for attempt in 0..<20 {
-            if attempt > 0 { await context.sleep(0.5) }
+            if attempt > 0 { await context.sleep(attempt < 5 ? 0.1 : 0.5) }
             switch app.forwardCheck {
             case .httpWithToken(let path):
-                let code = SocketProbe.httpStatus(
-                    socket: socket, path: path, headers: ["Authorization": "token \(info.token)"])
+                let headers = ["Authorization": "token \(info.token)"]
+                let code = await OffPool.run { SocketProbe.httpStatus(socket: socket, path: path, headers: headers) }
                 answered = code == 200
                 detail = code.map { "HTTP \($0) for \(path)" } ?? "no answer"
             case .httpAny(let path):
-                let code = SocketProbe.httpStatus(socket: socket, path: path)
+                let code = await OffPool.run { SocketProbe.httpStatus(socket: socket, path: path) }
                 answered = code != nil
                 detail = "no HTTP answer"
             case .connect:
-                answered = SocketProbe.accepts(socket: socket)
+                answered = await OffPool.run { SocketProbe.accepts(socket: socket) }
                 detail = "connection refused"
             }
             if answered { break }
@@ -244,6 +256,7 @@ struct Watcher {
         if !cancel, context.isTerminal, let answer = context.ask("\nCancel job \(job) too? [y/N] ") {
             cancel = answer.lowercased().hasPrefix("y")
         }
+        if !ready { await closeEarly() }   // nothing is forwarded yet: nothing to keep
         if cancel {
             try? await slurm.cancel(job)
             await tunnel?.close()

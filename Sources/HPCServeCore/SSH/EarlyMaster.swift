@@ -18,7 +18,7 @@ extension Tunnel {
     /// The session directory is a plain path (SessionPaths allows `[A-Za-z0-9_.+@~/-]`), the
     /// same on the node (the job writes connection.json there).
     static func earlyCommand(connectionFile: String) -> String {
-        let wait = "i=0; while [ ! -e \"$f\" ] && [ $i -lt \(waitLimit * 5) ]; do sleep 0.2; i=$((i+1)); done"
+        let wait = "i=0; until [ -e \"$f\" ] || [ $i -ge \(waitLimit * 5) ]; do sleep 0.2; i=$((i+1)); done"
         let pid = "p=$(sed -n \"s/^ *\\\"pid\\\": *\\([0-9][0-9]*\\).*/\\1/p\" \"$f\" 2>/dev/null)"
         let stay = "while [ -e \"$f\" ] && { [ -z \"$p\" ] || kill -0 \"$p\"; } 2>/dev/null; do sleep 1; done"
         return "sh -c 'f=\(connectionFile); \(wait); \(pid); \(stay)'"

@@ -52,7 +52,7 @@ struct Watcher {
         var lastTunnelCheck = start
         var lastLeft = ""
         var lastHint = start
-        var startHinted = false
+        var logSeen: Bool?   // whether the job's log was there at the last look while waiting to start
         while true {
             if context.interrupts.fired {
                 status.finish()
@@ -77,11 +77,12 @@ struct Watcher {
                 }
             }
             if !state.isFinished {
-                // Slurm creates the job's log as it starts: a free hint to ask squeue for the node
-                // now rather than after the pending backoff (once), so the ssh to it opens early.
-                if !startHinted, state.isWaitingToStart, FileManager.default.fileExists(atPath: paths.log(jobID: job)) {
-                    startHinted = true
-                    state.pollSoon(now: context.now())
+                // Slurm creates the job's log as it starts: when it appears, a free hint to ask squeue
+                // for the node now rather than after the pending backoff, so the ssh to it opens early.
+                if state.isWaitingToStart, logSeen != true {
+                    let seen = FileManager.default.fileExists(atPath: paths.log(jobID: job))
+                    if seen, logSeen == false { state.pollSoon(now: context.now()) }
+                    logSeen = seen
                 }
                 let info = ConnectionInfo.read(directory + "/connection.json")
                 // The job removes connection.json when it ends: a free hint to ask squeue now

@@ -289,7 +289,7 @@ HPCSERVE_RELAY_PY
 # Nothing counts until the port is proven to be this job's, and a port that another
 # process took first returns 1 (the caller starts the server again on another port).
 hpcserve_wait_ready() {
-  local deadline=$((SECONDS + hpcserve_ready_timeout))
+  local start=$SECONDS deadline=$((SECONDS + hpcserve_ready_timeout)) pause=0.05
   local owner
   while true; do
     owner=$(hpcserve_port_owner "$hpcserve_port")
@@ -308,7 +308,7 @@ hpcserve_wait_ready() {
     fi
     ((SECONDS < deadline)) ||
       hpcserve_die "$hpcserve_app did not answer within ${hpcserve_ready_timeout}s; raise --ready-timeout or see the lines above"
-    sleep 0.2
+    ((SECONDS - start < 10)) || pause=0.5; sleep "$pause"   # every 50 ms at first, then backing off
   done
   hpcserve_say "$hpcserve_app answers on $hpcserve_node port $hpcserve_port (127.0.0.1; the socket is this job's)"
 }

@@ -52,12 +52,28 @@ func info(node: String = "node01") -> ConnectionInfo {
     @Test func readinessComesFromTheFileForTheNodeTheJobRunsOn() {
         var s = WatchState(now: 0)
         #expect(s.observe(running("node01"), at: 0) == [.running(node: "node01")])
-        #expect(s.sleepTime(now: 0) == 0.5, "the file is polled often")
+        #expect(s.sleepTime(now: 0) == 0.05, "the file is polled every 50 ms once the job runs")
         #expect(s.nextSqueue == 10, "squeue only every 10 s while running")
         #expect(s.observe(connection: nil, at: 0.5).isEmpty)
         #expect(s.observe(connection: info(node: "node02"), at: 1).isEmpty, "a file naming another node is stale")
         #expect(s.observe(connection: info(), at: 1.5) == [.ready(info())])
         #expect(s.nextSqueue == 31.5)
+    }
+
+    @Test func theFileIsPolledQuicklyOnlyWhileTheServerIsDue() {
+        var s = WatchState(now: 0)
+        _ = s.observe(pending, at: 0)
+        #expect(s.sleepTime(now: 0) == 0.5, "while pending, a look every 0.5 s")
+        _ = s.observe(running("node01"), at: 2)
+        #expect(s.sleepTime(now: 2) == 0.05)
+        _ = s.observe(running("node01"), at: 100)
+        #expect(s.sleepTime(now: 100) == 0.05, "still within two minutes of the start")
+        _ = s.observe(running("node01"), at: 130)
+        #expect(s.sleepTime(now: 130) == 0.5, "a server that takes minutes is looked for every 0.5 s")
+        _ = s.observe(running("node02"), at: 140)
+        #expect(s.sleepTime(now: 140) == 0.05, "moved to another node: due again")
+        _ = s.observe(connection: info(node: "node02"), at: 141)
+        #expect(s.sleepTime(now: 141) == 30, "ready: only squeue, every 30 s")
     }
 
     @Test func aRequeueOntoAnotherNodeIsNoticed() {

@@ -167,6 +167,7 @@ struct Watcher {
     /// The forward for `info`: the job's own reverse tunnel if it made one, else ssh -L.
     private func connect(_ info: ConnectionInfo, existing: Tunnel?) async throws -> Tunnel? {
         if let reverse = info.reverseSocket, SocketProbe.accepts(socket: reverse) {
+            await closeEarly()
             return nil
         }
         let tunnel = Tunnel(

@@ -24,10 +24,11 @@ extension Tunnel {
         return "sh -c 'f=\(connectionFile); \(wait); \(pid); \(stay)'"
     }
 
-    /// Opens the master to `node`, without a forward; a stale socket of ours is removed first.
+    /// Opens the master to `node`, without a forward. Only a stale control socket of ours is
+    /// removed first (call it when no master answers there): `socket` may be the job's own
+    /// reverse tunnel, made by sshd at the same path.
     public func openEarly() async throws {
-        try Self.removeOwnSocket(socket)
-        await close()
+        try Self.removeOwnSocket(control)
         let argv = [
             "ssh", "-o", "BatchMode=yes", "-o", "ExitOnForwardFailure=yes", "-o", "ControlPersist=no",
             "-o", "ServerAliveInterval=30", "-o", "ServerAliveCountMax=3", "-o", "StreamLocalBindMask=0177",
@@ -44,6 +45,15 @@ extension Tunnel {
         let argv = ["ssh", "-S", control, "-O", "forward", "-L", "\(socket):\(target)", "--", node]
         let r = try await runner.run(Invocation(argv, timeout: 10, output: .appendToFile(log)))
         guard r.status == 0 else { throw TunnelError.failed(node: node, message: Self.lastLine(log, r.status)) }
+    }
+
+    /// Stops the master (and a forward through it) and removes the control socket; leaves
+    /// `socket` alone (see `openEarly`).
+    public func closeMaster() async {
+        if FileManager.default.fileExists(atPath: control) {
+            _ = try? await runner.run(Invocation(["ssh", "-S", control, "-O", "exit", "--", node], timeout: 10))
+        }
+        try? Self.removeOwnSocket(control)
     }
 
     static func lastLine(_ log: String, _ status: Int32) -> String {

@@ -14,7 +14,7 @@ extension Watcher {
             try await master.openEarly()
             early.set(node)
         } catch {
-            await master.close()
+            await master.closeMaster()
         }
     }
 
@@ -22,7 +22,7 @@ extension Watcher {
     func closeEarly() async {
         guard let node = early.current else { return }
         early.set(nil)
-        await Tunnel(runner: context.runner, directory: directory, node: node, target: "").close()
+        await Tunnel(runner: context.runner, directory: directory, node: node, target: "").closeMaster()
     }
 
     /// Adds `tunnel`'s forward to the early master to its node; false (and the master closed)

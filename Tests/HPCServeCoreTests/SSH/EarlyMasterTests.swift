@@ -74,6 +74,25 @@ import Testing
         }
     }
 
+    /// With --reverse-tunnel, sshd makes the job's socket at the very path of our forward's
+    /// socket: opening or closing an early master must leave it alone.
+    @Test func openingAndClosingTheMasterLeavesServerSockAlone() async throws {
+        try await withHome { home in
+            let made = try runProgram([
+                "python3", "-c", "import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])",
+                home + "/server.sock",
+            ])
+            #expect(made.status == 0, "\(made.output)")
+            let runner = ScriptedRunner(["ssh": [ProcessResult(status: 0)]])
+            let master = Tunnel(runner: runner, directory: home, node: "node01", target: "")
+            try await master.openEarly()
+            try "".write(toFile: master.control, atomically: true, encoding: .utf8)   // (a file: not removed)
+            await master.closeMaster()
+            #expect(FileManager.default.fileExists(atPath: home + "/server.sock"), "the job's socket was removed")
+            #expect(runner.calls.first?.contains("-M") == true && runner.calls.last?.contains("exit") == true)
+        }
+    }
+
     @Test func theCommandIsOneSingleQuotedWordForAnyLoginShell() {
         let command = Tunnel.earlyCommand(connectionFile: "/home/a.b/.hpcserve/jobs/42/connection.json")
         #expect(command.hasPrefix("sh -c '") && command.hasSuffix("'"))

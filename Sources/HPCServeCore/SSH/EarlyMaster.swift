@@ -8,7 +8,7 @@ import Foundation
 /// output to ssh.log), without the forward yet. Its remote command ends, and with it the
 /// master and every forward through it, when the job's connection.json has appeared and then
 /// its server has exited or the file is gone (the job cleans it up as it ends); it also ends
-/// if no connection.json appears within `waitLimit` seconds. So a forward added to it later
+/// if no connection.json appears within `waitLimit` seconds, or when the master is closed. So a forward added to it later
 /// ends by itself with the server, as one `Tunnel.open` makes does.
 extension Tunnel {
     /// Seconds the early master waits for connection.json before it gives up by itself.
@@ -18,9 +18,14 @@ extension Tunnel {
     /// The session directory is a plain path (SessionPaths allows `[A-Za-z0-9_.+@~/-]`), the
     /// same on the node (the job writes connection.json there).
     static func earlyCommand(connectionFile: String) -> String {
-        let wait = "i=0; until [ -e \"$f\" ] || [ $i -ge \(waitLimit * 5) ]; do sleep 0.2; i=$((i+1)); done"
+        // `kill -0 $PPID`: the sshd session this runs under; gone when the master is closed.
+        let wait =
+            "i=0; until [ -e \"$f\" ] || [ $i -ge \(waitLimit * 5) ]; do kill -0 $PPID 2>/dev/null || exit 0; "
+            + "sleep 0.2; i=$((i+1)); done"
         let pid = "p=$(sed -n \"s/^ *\\\"pid\\\": *\\([0-9][0-9]*\\).*/\\1/p\" \"$f\" 2>/dev/null)"
-        let stay = "while [ -e \"$f\" ] && { [ -z \"$p\" ] || kill -0 \"$p\"; } 2>/dev/null; do sleep 1; done"
+        let stay =
+            "while [ -e \"$f\" ] && { [ -z \"$p\" ] || kill -0 \"$p\"; } 2>/dev/null && kill -0 $PPID 2>/dev/null; "
+            + "do sleep 1; done"
         return "sh -c 'f=\(connectionFile); \(wait); \(pid); \(stay)'"
     }
 

@@ -8,9 +8,8 @@ import Foundation
 /// output to ssh.log), without the forward yet. Its remote command ends, and with it the
 /// master and every forward through it, when the job's connection.json has appeared and then
 /// its server has exited or the file is gone (the job cleans it up as it ends); it also ends
-/// if no connection.json appears within `waitLimit` seconds, or when the master is
-/// closed. So a forward added to it later
-/// ends by itself with the server, as one `Tunnel.open` makes does.
+/// if no connection.json appears within `waitLimit` seconds, or when the master is closed.
+/// So a forward added to it later ends by itself with the server, as one `Tunnel.open` makes.
 extension Tunnel {
     /// Seconds the early master waits for connection.json before it gives up by itself.
     static let waitLimit = 900

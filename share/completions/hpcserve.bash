@@ -44,7 +44,7 @@ _hpcserve() {
           _hpcserve_files "$cur"; return ;;
         --time | -t | --account | -A | --qos | -q | --cpus-per-task | -c | --mem | --gpus | -G | --gres | --job-name | -J | --constraint | -C | --reservation | --module | --setup | --ready-timeout | --login-host | --laptop-port) return ;;
       esac
-      _hpcserve_reply '--time -t --partition -p --account -A --qos -q --cpus-per-task -c --mem --gpus -G --gres --job-name -J --constraint -C --reservation --shared --module --setup --listen --reverse-tunnel --ready-timeout --template --classic --detach --cancel-on-exit --json --login-host --laptop-port --help -h' "$cur" ;;
+      _hpcserve_reply '--time -t --partition -p --account -A --qos -q --cpus-per-task -c --mem --gpus -G --gres --job-name -J --constraint -C --reservation --shared --module --setup --listen --reverse-tunnel --ready-timeout --template --classic --detach --cancel-on-exit --json --login-host --laptop-port --no-browser --help -h' "$cur" ;;
     rstudio)
       case $prev in
         --partition | -p)
@@ -55,7 +55,7 @@ _hpcserve() {
           _hpcserve_files "$cur"; return ;;
         --time | -t | --account | -A | --qos | -q | --cpus-per-task | -c | --mem | --gpus | -G | --gres | --job-name | -J | --constraint | -C | --reservation | --module | --setup | --ready-timeout | --login-host | --laptop-port) return ;;
       esac
-      _hpcserve_reply '--time -t --partition -p --account -A --qos -q --cpus-per-task -c --mem --gpus -G --gres --job-name -J --constraint -C --reservation --shared --module --setup --listen --reverse-tunnel --ready-timeout --template --detach --cancel-on-exit --json --login-host --laptop-port --help -h' "$cur" ;;
+      _hpcserve_reply '--time -t --partition -p --account -A --qos -q --cpus-per-task -c --mem --gpus -G --gres --job-name -J --constraint -C --reservation --shared --module --setup --listen --reverse-tunnel --ready-timeout --template --detach --cancel-on-exit --json --login-host --laptop-port --no-browser --help -h' "$cur" ;;
     paraview)
       case $prev in
         --partition | -p)
@@ -66,13 +66,13 @@ _hpcserve() {
           _hpcserve_files "$cur"; return ;;
         --time | -t | --account | -A | --qos | -q | --cpus-per-task | -c | --mem | --gpus | -G | --gres | --job-name | -J | --constraint | -C | --reservation | --module | --setup | --ready-timeout | --ranks | --login-host | --laptop-port) return ;;
       esac
-      _hpcserve_reply '--time -t --partition -p --account -A --qos -q --cpus-per-task -c --mem --gpus -G --gres --job-name -J --constraint -C --reservation --shared --module --setup --listen --reverse-tunnel --ready-timeout --template --ranks --detach --cancel-on-exit --json --login-host --laptop-port --help -h' "$cur" ;;
+      _hpcserve_reply '--time -t --partition -p --account -A --qos -q --cpus-per-task -c --mem --gpus -G --gres --job-name -J --constraint -C --reservation --shared --module --setup --listen --reverse-tunnel --ready-timeout --template --ranks --detach --cancel-on-exit --json --login-host --laptop-port --no-browser --help -h' "$cur" ;;
     watch)
       case $prev in
         --login-host | --laptop-port) return ;;
       esac
       if [[ $cur != -* ]]; then _hpcserve_reply "$(squeue --me -h -o %i 2>/dev/null)" "$cur"; return; fi
-      _hpcserve_reply '--detach --cancel-on-exit --json --login-host --laptop-port --help -h' "$cur" ;;
+      _hpcserve_reply '--detach --cancel-on-exit --json --login-host --laptop-port --no-browser --help -h' "$cur" ;;
     list)
       _hpcserve_reply '--all --json --help -h' "$cur" ;;
     stop)

@@ -67,7 +67,8 @@ complete -c hpcserve -n '__hpcserve_in jupyter' -l detach -d 'return once the fo
 complete -c hpcserve -n '__hpcserve_in jupyter' -l cancel-on-exit -d 'cancel the job when hpcserve stops (for scripts)'
 complete -c hpcserve -n '__hpcserve_in jupyter' -l json -d 'print one JSON object instead of the laptop instructions'
 complete -c hpcserve -n '__hpcserve_in jupyter' -l login-host -x -d 'this login node\'s public name (default $HPCSERVE_LOGIN_HOST or hostname)'
-complete -c hpcserve -n '__hpcserve_in jupyter' -l laptop-port -x -d 'the port to use on the laptop (default: the app\'s, 8888 for Jupyter)'
+complete -c hpcserve -n '__hpcserve_in jupyter' -l laptop-port -x -d 'the port to use on the laptop (default: the app\'s, 8888 for Jupyter; with --host the next free one when it is taken)'
+complete -c hpcserve -n '__hpcserve_in jupyter' -l no-browser -d 'with --host: do not open the URL in a browser'
 complete -c hpcserve -n '__hpcserve_in jupyter' -l help -s h -d 'show this help'
 
 complete -c hpcserve -n '__hpcserve_in rstudio' -l time -s t -x -d 'time limit: M, M:S, H:M:S, D-H, D-H:M or D-H:M:S'
@@ -92,7 +93,8 @@ complete -c hpcserve -n '__hpcserve_in rstudio' -l detach -d 'return once the fo
 complete -c hpcserve -n '__hpcserve_in rstudio' -l cancel-on-exit -d 'cancel the job when hpcserve stops (for scripts)'
 complete -c hpcserve -n '__hpcserve_in rstudio' -l json -d 'print one JSON object instead of the laptop instructions'
 complete -c hpcserve -n '__hpcserve_in rstudio' -l login-host -x -d 'this login node\'s public name (default $HPCSERVE_LOGIN_HOST or hostname)'
-complete -c hpcserve -n '__hpcserve_in rstudio' -l laptop-port -x -d 'the port to use on the laptop (default: the app\'s, 8888 for Jupyter)'
+complete -c hpcserve -n '__hpcserve_in rstudio' -l laptop-port -x -d 'the port to use on the laptop (default: the app\'s, 8888 for Jupyter; with --host the next free one when it is taken)'
+complete -c hpcserve -n '__hpcserve_in rstudio' -l no-browser -d 'with --host: do not open the URL in a browser'
 complete -c hpcserve -n '__hpcserve_in rstudio' -l help -s h -d 'show this help'
 
 complete -c hpcserve -n '__hpcserve_in paraview' -l time -s t -x -d 'time limit: M, M:S, H:M:S, D-H, D-H:M or D-H:M:S'
@@ -118,14 +120,16 @@ complete -c hpcserve -n '__hpcserve_in paraview' -l detach -d 'return once the f
 complete -c hpcserve -n '__hpcserve_in paraview' -l cancel-on-exit -d 'cancel the job when hpcserve stops (for scripts)'
 complete -c hpcserve -n '__hpcserve_in paraview' -l json -d 'print one JSON object instead of the laptop instructions'
 complete -c hpcserve -n '__hpcserve_in paraview' -l login-host -x -d 'this login node\'s public name (default $HPCSERVE_LOGIN_HOST or hostname)'
-complete -c hpcserve -n '__hpcserve_in paraview' -l laptop-port -x -d 'the port to use on the laptop (default: the app\'s, 8888 for Jupyter)'
+complete -c hpcserve -n '__hpcserve_in paraview' -l laptop-port -x -d 'the port to use on the laptop (default: the app\'s, 8888 for Jupyter; with --host the next free one when it is taken)'
+complete -c hpcserve -n '__hpcserve_in paraview' -l no-browser -d 'with --host: do not open the URL in a browser'
 complete -c hpcserve -n '__hpcserve_in paraview' -l help -s h -d 'show this help'
 
 complete -c hpcserve -n '__hpcserve_in watch' -l detach -d 'return once the forward works; the job and forward keep running'
 complete -c hpcserve -n '__hpcserve_in watch' -l cancel-on-exit -d 'cancel the job when hpcserve stops (for scripts)'
 complete -c hpcserve -n '__hpcserve_in watch' -l json -d 'print one JSON object instead of the laptop instructions'
 complete -c hpcserve -n '__hpcserve_in watch' -l login-host -x -d 'this login node\'s public name (default $HPCSERVE_LOGIN_HOST or hostname)'
-complete -c hpcserve -n '__hpcserve_in watch' -l laptop-port -x -d 'the port to use on the laptop (default: the app\'s, 8888 for Jupyter)'
+complete -c hpcserve -n '__hpcserve_in watch' -l laptop-port -x -d 'the port to use on the laptop (default: the app\'s, 8888 for Jupyter; with --host the next free one when it is taken)'
+complete -c hpcserve -n '__hpcserve_in watch' -l no-browser -d 'with --host: do not open the URL in a browser'
 complete -c hpcserve -n '__hpcserve_in watch' -l help -s h -d 'show this help'
 complete -c hpcserve -n '__hpcserve_in watch' -x -a '(squeue --me -h -o %i 2>/dev/null)'
 

@@ -18,7 +18,8 @@ public enum WatchCommand {
         OptionSpec(
             ["--laptop-port"], value: "N",
             help: "the port to use on the laptop (default: the app's, 8888 "
-                + "for Jupyter)"),
+                + "for Jupyter; with --host the next free one when it is taken)"),
+        OptionSpec(["--no-browser"], help: "with --host: do not open the URL in a browser"),
         .help,
     ]
 
@@ -77,6 +78,9 @@ public enum WatchCommand {
 
     /// `hpcserve APP …`: render, create the session, submit with sbatch, watch.
     static func submit(app: AppProfile, parsed: ParsedArguments, context: Context) async throws -> ExitCode {
+        if let host = context.remoteHost {
+            return try await Laptop.submit(app: app, parsed: parsed, host: host, context: context)
+        }
         try ScriptCommand.noStrayArguments(parsed)
         let watch = try watchSettings(parsed, context: context)
         let (text, paths) = try ScriptCommand.render(app: app, parsed: parsed, context: context)
@@ -88,6 +92,7 @@ public enum WatchCommand {
 
     /// `hpcserve watch JOBID`.
     static func watch(_ parsed: ParsedArguments, context: Context) async throws -> ExitCode {
+        if let host = context.remoteHost { return try await Laptop.watch(parsed, host: host, context: context) }
         guard parsed.positionals.count == 1 else {
             throw UsageError("give one job id: hpcserve watch JOBID")
         }
@@ -176,6 +181,7 @@ public enum SessionsCommand {
     }
 
     static func list(_ parsed: ParsedArguments, context: Context) async throws -> ExitCode {
+        if let host = context.remoteHost { return try await Laptop.list(parsed, host: host, context: context) }
         let paths = try SessionPaths.from(context)
         let jobs = sessions(paths)
         let statuses = try await Slurm(runner: context.runner).query(jobs: jobs)
@@ -226,6 +232,7 @@ public enum SessionsCommand {
     }
 
     static func stop(_ parsed: ParsedArguments, context: Context) async throws -> ExitCode {
+        if let host = context.remoteHost { return try await Laptop.stop(parsed, host: host, context: context) }
         guard parsed.positionals.count == 1 else { throw UsageError("give one job id: hpcserve stop JOBID") }
         let job = try Slurm.jobID(parsed.positionals[0])
         let paths = try SessionPaths.from(context)

@@ -33,7 +33,24 @@ struct LaptopWatcher {
         var timeLeft: String
     }
 
+    /// Watches; an error after the job exists says the job's state and how to reattach or stop it.
     func run() async throws -> ExitCode {
+        do {
+            return try await watch()
+        } catch let error as any UserFacingError {
+            status.finish()
+            if error is RemoteError { throw error }
+            let state: String
+            switch try? await login.slurm.query(job) {
+            case .found(let s): state = s.state
+            case .gone: state = "ended"
+            default: state = "in an unknown state"
+            }
+            throw JobNotReached(inner: error, job: job, state: state, host: host)
+        }
+    }
+
+    func watch() async throws -> ExitCode {
         context.interrupts.claim()
         // A record from the start: another hpcserve command leaves the master up while it exists.
         if LaptopRecord.read(connection, job: job) == nil {
@@ -407,4 +424,20 @@ struct RemoteError: UserFacingError {
             + "stop: hpcserve --host \(host) stop \(job))"
     }
     var exitCode: ExitCode { .failure }
+}
+
+/// What went wrong after the job was submitted, with the job's state and the way back.
+struct JobNotReached: UserFacingError {
+    let inner: any UserFacingError
+    let job: String
+    let state: String
+    let host: String
+    var description: String {
+        let next =
+            ["PENDING", "RUNNING", "CONFIGURING", "REQUEUED", "RESIZING", "SUSPENDED"].contains(state)
+            ? "reattach: hpcserve --host \(host) watch \(job); stop: hpcserve --host \(host) stop \(job)"
+            : "nothing left to stop"
+        return "\(inner.description) [job \(job) is \(state); \(next)]"
+    }
+    var exitCode: ExitCode { inner.exitCode }
 }

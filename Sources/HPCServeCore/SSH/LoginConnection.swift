@@ -121,9 +121,11 @@ public struct LoginConnection: Sendable {
         // the backgrounded master would hold them open.
         let r = try await runner.run(Invocation(argv, timeout: interactive ? 600 : 60, output: .appendToFile(log)))
         guard r.status == 0 else {
+            // ssh ends its lines with \r\n when it has a terminal.
+            let text = String(decoding: FileManager.default.contents(atPath: log) ?? Data(), as: UTF8.self)
             let tail =
-                (try? String(contentsOfFile: log, encoding: .utf8))?.split(separator: "\n").last.map(String.init)
-                ?? "ssh exit \(r.status)"
+                text.components(separatedBy: .newlines).map { $0.trimmingCharacters(in: .whitespaces) }
+                .last { !$0.isEmpty } ?? "ssh exit \(r.status)"
             throw LoginError.unreachable(host: host, message: tail, log: log)
         }
         return true

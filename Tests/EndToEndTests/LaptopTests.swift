@@ -132,7 +132,8 @@ extension EndToEnd {
                 read(err).split(separator: "\n").first { $0.contains("submitted job") }?
                     .split(separator: " ").dropFirst(3).first.map(String.init))
             defer { _ = try? Cluster.cancel("alice", job) }
-            let token = try #require(read(out).split(separator: "=").last?.split(separator: "\n").first.map(String.init))
+            let token = try #require(
+                read(out).split(separator: "=").last?.split(separator: "\n").first.map(String.init))
             #expect(try Self.status("lap1", port: 8888, token: token) == "200")
 
             // The network drops: the master dies; the foreground makes it again, with the forward.

@@ -126,6 +126,20 @@ public enum WatchCommand {
         if options.detach, options.cancelOnExit {
             throw UsageError("--detach and --cancel-on-exit exclude each other; give one")
         }
+        if let v = try context.variable("HPCSERVE_NODE_SSH") {
+            guard let mode = NodeSSH(rawValue: v) else {
+                throw UsageError(
+                    "environment variable HPCSERVE_NODE_SSH is \(Validate.show(v)); use yes, no or auto")
+            }
+            options.nodeSSH = mode
+        }
+        if let v = try context.variable("HPCSERVE_SSHD") {
+            guard v.startsWith(scalars: "/") else {
+                throw UsageError("environment variable HPCSERVE_SSHD must be an absolute path to sshd on the nodes")
+            }
+            options.sshd = try Validate.charset(
+                v, option: "environment variable HPCSERVE_SSHD", allowed: "_.-/+", what: "path")
+        }
         return options
     }
 
@@ -260,7 +274,10 @@ public enum SessionsCommand {
         }
         // The forward's sockets went with close(); the secrets are plain files of ours.
         var removed: [String] = []
-        for name in ["connection.json"] + Apps.all.flatMap(\.secretFiles) {
+        let jobSSH = JobSSH(job: job, directory: dir, node: "")
+        let keys = [jobSSH.hostKey, jobSSH.hostKey + ".pub", jobSSH.clientKey, jobSSH.clientKey + ".pub"]
+            .map { String($0.dropFirst(dir.count + 1)) }
+        for name in ["connection.json"] + Apps.all.flatMap(\.secretFiles) + keys {
             var st = stat()
             if lstat(dir + "/" + name, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, st.st_uid == getuid(),
                 unlink(dir + "/" + name) == 0

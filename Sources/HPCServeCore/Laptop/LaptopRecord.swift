@@ -32,11 +32,7 @@ struct LaptopRecord: Codable, Equatable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let data = try encoder.encode(self)
-        let path = Self.path(connection, job: job)
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0o600)
-        guard fd >= 0 else { throw FileError.cannotWrite(path: path, reason: String(cString: strerror(errno))) }
-        defer { Glibc_close(fd) }
-        _ = data.withUnsafeBytes { Foundation.write(fd, $0.baseAddress, $0.count) }
+        try PrivateFile.write(Self.path(connection, job: job), String(decoding: data, as: UTF8.self))
     }
 
     static func remove(_ connection: LoginConnection, job: String) {

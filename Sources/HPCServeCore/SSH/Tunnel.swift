@@ -35,13 +35,19 @@ public struct Tunnel: Sendable {
     /// The server's PID on the node: the forward's ssh runs `while kill -0 PID` there instead
     /// of `-N`, so it ends by itself when the server does (no ssh left relaying to nothing).
     public let serverPID: Int?
+    /// Through the job (srun --overlap … sshd -i) instead of ssh to the node.
+    public var via: JobSSH?
 
-    public init(runner: any ProcessRunner, directory: String, node: String, target: String, serverPID: Int? = nil) {
+    public init(
+        runner: any ProcessRunner, directory: String, node: String, target: String, serverPID: Int? = nil,
+        via: JobSSH? = nil
+    ) {
         self.runner = runner
         self.directory = directory
         self.node = node
         self.target = target
         self.serverPID = serverPID
+        self.via = via
     }
 
     public var socket: String { directory + "/server.sock" }
@@ -54,9 +60,11 @@ public struct Tunnel: Sendable {
         await close()
         let r = try await runner.run(Invocation(argv, timeout: 60, output: .appendToFile(log)))
         guard r.status == 0 else {
+            // ssh ends its lines with \r\n when it has a terminal.
+            let text = String(decoding: FileManager.default.contents(atPath: log) ?? Data(), as: UTF8.self)
             let tail =
-                (try? String(contentsOfFile: log, encoding: .utf8))?.split(separator: "\n").last.map(String.init)
-                ?? "ssh exit \(r.status)"
+                text.components(separatedBy: .newlines).map { $0.trimmingCharacters(in: .whitespaces) }
+                .last { !$0.isEmpty } ?? "ssh exit \(r.status)"
             throw TunnelError.failed(node: node, message: tail)
         }
     }
@@ -68,7 +76,7 @@ public struct Tunnel: Sendable {
             "ssh", "-o", "BatchMode=yes", "-o", "ExitOnForwardFailure=yes", "-o", "ControlPersist=no",
             "-o", "ServerAliveInterval=30", "-o", "ServerAliveCountMax=3", "-o", "StreamLocalBindMask=0177",
             "-M", "-S", control, "-f",
-        ] + (serverPID == nil ? ["-N"] : []) + ["-L", "\(socket):\(target)", "--", node]
+        ] + (via?.sshOptions ?? []) + (serverPID == nil ? ["-N"] : []) + ["-L", "\(socket):\(target)", "--", node]
             // sh -c: the user's login shell on the node may be csh.
             + (serverPID.map { ["sh -c 'while kill -0 \($0) 2>/dev/null; do sleep 1; done'"] } ?? [])
     }

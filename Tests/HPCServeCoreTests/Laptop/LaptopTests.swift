@@ -85,10 +85,12 @@ import Testing
     @Test func wordsAreQuotedForTheLoginShellAndGoThroughTheMaster() async throws {
         let (runner, local) = remote(["ssh": [ProcessResult(status: 0, stdout: "42\n")]])
         let r = try await runner.run(
-            Invocation(["sbatch", "--parsable", "it's $(x) `y`"], environment: ["NO_COLOR": "1"], stdin: "#!/bin/bash\n"))
+            Invocation(
+                ["sbatch", "--parsable", "it's $(x) `y`"], environment: ["NO_COLOR": "1"], stdin: "#!/bin/bash\n"))
         #expect(r.stdout == "42\n")
         let argv = try #require(local.calls.first)
-        #expect(Array(argv.prefix(5)) == ["ssh", "-o", "BatchMode=yes", "-S", "/tmp/lap/" + runner.connection.key + ".ctl"])
+        #expect(
+            Array(argv.prefix(5)) == ["ssh", "-o", "BatchMode=yes", "-S", "/tmp/lap/" + runner.connection.key + ".ctl"])
         #expect(argv.contains("ServerAliveInterval=15"))
         #expect(argv.suffix(2) == ["hpc", "env 'NO_COLOR=1' sbatch --parsable 'it'\\''s $(x) `y`'"])
         // What the login shell makes of that string is the original words.
@@ -103,7 +105,9 @@ import Testing
     }
 
     @Test func aMissingProgramThereIsToolMissingAsHere() async throws {
-        let (runner, _) = remote(["ssh": [ProcessResult(status: 127, stderr: "bash: line 1: squeue: command not found\n")]])
+        let (runner, _) = remote([
+            "ssh": [ProcessResult(status: 127, stderr: "bash: line 1: squeue: command not found\n")]
+        ])
         await #expect(throws: ToolMissing.self) { try await runner.run(Invocation(["squeue"])) }
     }
 

@@ -37,7 +37,9 @@ public struct JobSSH: Sendable {
         self.node = node
     }
 
-    public var hostKey: String { directory + "/job_ssh_host_key" }
+    /// The host key's path when it is not the job's own (`hpcserve proxy`: one per user).
+    public var hostKeyPath: String?
+    public var hostKey: String { hostKeyPath ?? directory + "/job_ssh_host_key" }
     public var clientKey: String { directory + "/job_ssh_client_key" }
     public var config: String { directory + "/job_sshd_config" }
     public var knownHosts: String { directory + "/job_ssh_known_hosts" }
@@ -48,6 +50,14 @@ public struct JobSSH: Sendable {
     public var proxyCommand: String {
         "srun --overlap --jobid=\(job) --nodelist=\(node) --nodes=1 --ntasks=1 --gres=none --unbuffered --quiet "
             + "\(sshd) -i -f \(config)"
+    }
+
+    /// The step as argv (`hpcserve proxy` execs it, standard input and output passed on).
+    public var stepArgv: [String] {
+        [
+            "srun", "--overlap", "--jobid=\(job)", "--nodelist=\(node)", "--nodes=1", "--ntasks=1", "--gres=none",
+            "--unbuffered", "--quiet", sshd, "-i", "-f", config,
+        ]
     }
 
     /// Options for any ssh client that goes this way.
@@ -87,17 +97,26 @@ public struct JobSSH: Sendable {
     /// Makes the keys, the sshd configuration and the known_hosts line (once per job).
     public func prepare(runner: any ProcessRunner) async throws {
         _ = try SessionPaths.ensurePrivateDirectory(directory)
-        for key in [hostKey, clientKey] where !FileManager.default.fileExists(atPath: key) {
+        try await makeKeys([hostKey, clientKey], runner: runner)
+        try PrivateFile.write(config, sshdConfig)
+        let pub = try String(contentsOfFile: hostKey + ".pub", encoding: .utf8).split(separator: " ").prefix(2)
+            .joined(separator: " ")
+        try PrivateFile.write(knownHosts, "\(alias) \(pub)\n")
+    }
+
+    /// Only the host key (`hpcserve ssh-config` prints its public half).
+    public func prepareHostKey(runner: any ProcessRunner) async throws {
+        try await makeKeys([hostKey], runner: runner)
+    }
+
+    func makeKeys(_ keys: [String], runner: any ProcessRunner) async throws {
+        for key in keys where !FileManager.default.fileExists(atPath: key) {
             let r = try await runner.run(
                 Invocation(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", alias, "-f", key], timeout: 30))
             guard r.status == 0 else {
                 throw TunnelError.failed(node: node, message: "ssh-keygen for the job's ssh: \(r.lastLine)")
             }
         }
-        try PrivateFile.write(config, sshdConfig)
-        let pub = try String(contentsOfFile: hostKey + ".pub", encoding: .utf8).split(separator: " ").prefix(2)
-            .joined(separator: " ")
-        try PrivateFile.write(knownHosts, "\(alias) \(pub)\n")
     }
 }
 

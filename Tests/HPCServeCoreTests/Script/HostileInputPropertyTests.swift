@@ -650,6 +650,11 @@ final class ParallelResults<R: Sendable>: @unchecked Sendable {
                 switch path[0] {
                 case "script", "snippet":
                     covered = reached.contains("\(path[0]) \(path[1]) \(option.key)")
+                case "proxy", "ssh-config":
+                    // The same job options (and checks) as the scripts'; ssh-config's own in ProxyCommandTests.
+                    covered =
+                        reached.contains("script jupyter \(option.key)")
+                        || ProxyCommandTests.ownValueOptions.contains(option.key)
                 default:
                     let asScript =
                         Apps.named(path[0]).map { reached.contains("script \($0.name) \(option.key)") }

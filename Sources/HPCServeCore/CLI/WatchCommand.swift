@@ -78,6 +78,7 @@ public enum WatchCommand {
     /// `hpcserve APP …`: render, create the session, submit with sbatch, watch.
     static func submit(app: AppProfile, parsed: ParsedArguments, context: Context) async throws -> ExitCode {
         try ScriptCommand.noStrayArguments(parsed)
+        let parsed = try Configuration.load(context).applied(to: parsed, app: app)
         let watch = try watchSettings(parsed, context: context)
         let (text, paths) = try ScriptCommand.render(app: app, parsed: parsed, context: context)
         try paths.ensurePrivate()
@@ -94,6 +95,10 @@ public enum WatchCommand {
         let job = try Slurm.jobID(parsed.positionals[0])
         let paths = try SessionPaths.from(context)
         try paths.ensurePrivate()
+        // The [APP] section of the app the session was started with, when it says.
+        let app = (try? String(contentsOfFile: paths.directory(jobID: job) + "/app", encoding: .utf8))
+            .flatMap { Apps.named($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        let parsed = try Configuration.load(context).applied(to: parsed, app: app)
         return try await Watcher(
             job: job, paths: paths, options: try watchSettings(parsed, context: context), context: context
         ).run()

@@ -65,9 +65,12 @@ public enum ConfigCommand {
         }
         var rows: [[String]] = [["KEY", "VALUE", "FROM"]]
         for (key, settings) in configuration.effective(app: app, commandLine: parsed) {
-            if settings.isEmpty { rows.append([key.name, "-", "(not set)"]) }
+            // A key no flag reads yet is checked and shown, and says so.
+            let unused = key.flag == nil ? " (not used yet)" : ""
+            if settings.isEmpty { rows.append([key.name, "-", "(not set)" + unused]) }
             for setting in settings {
-                rows.append([key.name, setting.value, setting.origin.description].map(Validate.escapeNonPrinting))
+                rows.append(
+                    [key.name, setting.value, setting.origin.description + unused].map(Validate.escapeNonPrinting))
             }
         }
         let widths = (0..<2).map { c in rows.map { $0[c].count }.max() ?? 0 }

@@ -37,8 +37,6 @@ public struct ConfigKey: Sendable {
     public let repeatable: Bool
     /// A yes/no key that stands for a flag without a value (`reverse_tunnel`).
     public let isSwitch: Bool
-    /// What reads it, for `hpcserve config` and the man page.
-    public let usedBy: String
     /// Checks one value for an app (nil: the [defaults] section) and returns it as it is kept;
     /// `what` names the value's place for the message (`--partition`, `environment variable …`).
     let check: @Sendable (_ value: String, _ app: AppProfile?) throws -> String
@@ -91,7 +89,7 @@ public struct Configuration: Sendable {
     public static let keys: [ConfigKey] = {
         func job(_ name: String, _ flag: String, repeatable: Bool = false) -> ConfigKey {
             ConfigKey(
-                name: name, flag: flag, repeatable: repeatable, isSwitch: false, usedBy: "as \(flag)"
+                name: name, flag: flag, repeatable: repeatable, isSwitch: false
             ) { value, app in
                 let option = ScriptCommand.jobOptions.first { $0.key == flag }!
                 var spec = JobSpec(app: app ?? Apps.all[0], sessionRoot: "/")
@@ -106,7 +104,7 @@ public struct Configuration: Sendable {
         }
         return [
             ConfigKey(
-                name: "login_host", flag: "--login-host", repeatable: false, isSwitch: false, usedBy: "as --login-host"
+                name: "login_host", flag: "--login-host", repeatable: false, isSwitch: false
             ) {
                 value, _ in try Validate.host(value, option: "login_host")
             },
@@ -114,22 +112,18 @@ public struct Configuration: Sendable {
             job("module", "--module", repeatable: true), job("setup", "--setup", repeatable: true),
             job("listen", "--listen"),
             ConfigKey(
-                name: "reverse_tunnel", flag: "--reverse-tunnel", repeatable: false, isSwitch: true,
-                usedBy: "yes: as --reverse-tunnel"
+                name: "reverse_tunnel", flag: "--reverse-tunnel", repeatable: false, isSwitch: true
             ) { value, _ in try yesNo(value, allowed: ["yes", "no"]) },
             ConfigKey(
-                name: "node_ssh", flag: nil, repeatable: false, isSwitch: false,
-                usedBy: "nothing yet (checked and shown only)"
+                name: "node_ssh", flag: nil, repeatable: false, isSwitch: false
             ) { value, _ in try yesNo(value, allowed: ["yes", "no", "auto"]) },
             ConfigKey(
-                name: "laptop_port", flag: "--laptop-port", repeatable: false, isSwitch: false,
-                usedBy: "as --laptop-port"
+                name: "laptop_port", flag: "--laptop-port", repeatable: false, isSwitch: false
             ) {
                 value, _ in String(try Validate.port(value, option: "laptop_port"))
             },
             ConfigKey(
-                name: "container", flag: nil, repeatable: false, isSwitch: false,
-                usedBy: "nothing yet (checked and shown only)"
+                name: "container", flag: nil, repeatable: false, isSwitch: false
             ) { value, _ in
                 try Validate.charset(value, option: "container", allowed: "_.-/:+@~=", what: "container image")
             },

@@ -58,6 +58,7 @@ import Testing
         #expect(row(r.stdout, "time") == ["1:00:00 \(files.site):5"])
         #expect(row(r.stdout, "login_host") == ["login.example.org \(files.site):3"])
         #expect(row(r.stdout, "account") == ["site-acct \(files.site):9"], "[jupyter] applies to jupyter")
+        #expect(row(r.stdout, "node_ssh") == ["- (not set) (not used yet)"])
         #expect(row(r.stdout, "module") == ["site/1 \(files.site):6", "user/1 \(files.user):3"], "modules add up")
 
         r = await runCLI(["config"], extraEnv: env)

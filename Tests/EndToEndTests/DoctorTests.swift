@@ -22,6 +22,24 @@ extension EndToEnd {
             #expect(refused.output.contains("1 required check failed: sshd here forwards to Unix sockets"))
         }
 
+        /// --node: the node-side checks run in a small job; ssh from the node back to login is
+        /// optional, so a site that forbids it gets "unknown" and still exit 0.
+        @Test func doctorNodeChecksFromInsideAJob() throws {
+            let ok = try Cluster.on("login", "alice", "hpcserve doctor --node 2>&1", timeout: 300)
+            #expect(ok.ok, "\(ok)")
+            #expect(ok.output.contains("✓ node-side checks (a small job) (optional)"), "\(ok)")
+            #expect(ok.output.contains(" to this login node (optional)  works"), "\(ok)")
+            #expect(ok.output.contains("✓ jupyter_server >= 1.9 (node0"), "\(ok)")
+
+            try SitePoliciesOnTheCluster.policy("--no-node-to-login-ssh")
+            defer { try? SitePoliciesOnTheCluster.policy("") }
+            let denied = try Cluster.on("login", "alice", "hpcserve doctor --node 2>&1", timeout: 300)
+            #expect(denied.ok, "\(denied)")
+            let line =
+                denied.output.split(separator: "\n").first { $0.contains(" to this login node (optional)") } ?? ""
+            #expect(line.hasPrefix("? ") && line.contains("unknown: it failed (") && line.contains("Permission denied"))
+        }
+
         /// A site file of root's and alice's own file reach the script as flags would; an unsafe
         /// site file is refused.
         @Test func siteAndUserFilesReachTheScript() throws {

@@ -279,7 +279,8 @@ public enum DoctorCommand {
     /// `name|text` lines; only the first line of each name counts.
     static func parseProbe(_ text: String) -> [String: String] {
         var out: [String: String] = [:]
-        for line in text.split(separator: "\n") {
+        // ssh's messages end in \r\n, one Character: split at any line break.
+        for line in text.split(whereSeparator: \.isNewline) {
             let parts = line.split(separator: "|", maxSplits: 1).map(String.init)
             guard parts.count == 2, out[parts[0]] == nil else { continue }
             out[parts[0]] = parts[1]
@@ -370,7 +371,7 @@ public enum DoctorCommand {
                 + "</dev/null); then",
             "  echo 'node_to_login|ok'",
             "else",
-            "  echo \"node_to_login|${out//$'\\n'/ }\"",
+            "  echo \"node_to_login|${out//[$'\\r\\n']/ }\"",
             "fi",
             "echo \"node|$(hostname)\"",
         ]
@@ -386,10 +387,10 @@ public enum DoctorCommand {
         }
         let log = paths.jobs + "/doctor-\(job).log"
         let probe = parseProbe((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
-        try? FileManager.default.removeItem(atPath: log)
         guard let node = probe["node"] else {
-            return [Check(.failed, what, "job \(job) ended without a result (exit \(r.status)); see 'sacct -j \(job)'")]
+            return [Check(.failed, what, "job \(job) ended without a result (exit \(r.status)); see \(log)")]
         }
+        try? FileManager.default.removeItem(atPath: log)
         var checks = [Check(.ok, what, "job \(job) ran on \(node)", required: false)]
         let back = probe["node_to_login"] ?? "no result"
         checks.append(

@@ -34,6 +34,9 @@ import Testing
         let probe = DoctorCommand.parseProbe(
             "module|load x failed\njupyter_server|2.1.0\njupyter_server|9\nnode|node01\n")
         #expect(probe == ["module": "load x failed", "jupyter_server": "2.1.0", "node": "node01"])
+        // ssh ends its messages with \r\n (one Character in Swift): the next line is still a line.
+        let ssh = DoctorCommand.parseProbe("node_to_login|alice@login: Permission denied (publickey).\r\nnode|n1\n")
+        #expect(ssh["node"] == "n1")
         #expect(
             DoctorCommand.notFound(probe, on: "here").map(\.what) == [
                 "rserver (here)", "pvserver (here)", "code-server (here)",

@@ -210,7 +210,10 @@ public enum DoctorCommand {
             return Check(.unknown, what, "not checked: cannot listen on \(target)", required: false)
         }
         let host = thisHost()
-        let tunnel = Tunnel(runner: context.runner, directory: dir, node: host, target: target)
+        // The far end is this host: its "server" is this process, so a forward left behind by
+        // a Ctrl-C ends by itself once doctor is gone.
+        let tunnel = Tunnel(
+            runner: context.runner, directory: dir, node: host, target: target, serverPID: Int(getpid()))
         do {
             try await tunnel.open()
         } catch {

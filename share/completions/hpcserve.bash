@@ -12,7 +12,7 @@ _hpcserve() {
     words=("${COMP_WORDS[@]}") cword=$COMP_CWORD
   fi
   if ((cword == 1)); then
-    _hpcserve_reply 'jupyter rstudio paraview watch list stop script snippet proxy ssh-config completions help --help -h version --version' "$cur"
+    _hpcserve_reply 'jupyter rstudio paraview watch list stop script snippet proxy ssh-config config doctor completions help --help -h version --version' "$cur"
     return
   fi
   local command=${words[1]}
@@ -145,11 +145,23 @@ _hpcserve() {
         --name | --login-host | --time | -t | --account | -A | --qos | -q | --cpus-per-task | -c | --mem | --gpus | -G | --gres | --constraint | -C | --reservation) return ;;
       esac
       _hpcserve_reply '--name --login-host --time -t --partition -p --account -A --qos -q --cpus-per-task -c --mem --gpus -G --gres --constraint -C --reservation --shared --help -h' "$cur" ;;
+    config)
+      case $prev in
+        --partition | -p)
+          _hpcserve_reply "$(sinfo -h -o %R 2>/dev/null)" "$cur"; return ;;
+        --listen)
+          _hpcserve_reply 'socket tcp' "$cur"; return ;;
+        --login-host | --account | -A | --qos | -q | --time | -t | --module | --setup | --laptop-port) return ;;
+      esac
+      if [[ $cur != -* ]]; then _hpcserve_reply 'jupyter rstudio paraview' "$cur"; return; fi
+      _hpcserve_reply '--login-host --partition -p --account -A --qos -q --time -t --module --setup --listen --reverse-tunnel --laptop-port --help -h' "$cur" ;;
+    doctor)
+      _hpcserve_reply '--node --help -h' "$cur" ;;
     completions)
       if [[ $cur != -* ]]; then _hpcserve_reply 'bash zsh fish' "$cur"; return; fi
       _hpcserve_reply '--help -h' "$cur" ;;
     help)
-      if [[ $cur != -* ]]; then _hpcserve_reply 'jupyter rstudio paraview watch list stop script snippet proxy ssh-config completions help version' "$cur"; return; fi
+      if [[ $cur != -* ]]; then _hpcserve_reply 'jupyter rstudio paraview watch list stop script snippet proxy ssh-config config doctor completions help version' "$cur"; return; fi
       _hpcserve_reply '--help -h' "$cur" ;;
     version)
       _hpcserve_reply '--help -h' "$cur" ;;

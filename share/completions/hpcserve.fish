@@ -33,6 +33,8 @@ complete -c hpcserve -n __hpcserve_at -a 'script' -d 'print an sbatch script for
 complete -c hpcserve -n __hpcserve_at -a 'snippet' -d 'bash to paste into a job script'
 complete -c hpcserve -n __hpcserve_at -a 'proxy' -d 'ssh into your job (a ProxyCommand for ssh, scp, VS Code)'
 complete -c hpcserve -n __hpcserve_at -a 'ssh-config' -d 'the laptop\'s ~/.ssh/config block for hpc-job'
+complete -c hpcserve -n __hpcserve_at -a 'config' -d 'the effective settings and where each came from'
+complete -c hpcserve -n __hpcserve_at -a 'doctor' -d 'check what this site allows, with fixes'
 complete -c hpcserve -n __hpcserve_at -a 'completions' -d 'shell completion for bash, zsh or fish'
 complete -c hpcserve -n __hpcserve_at -a 'help' -d 'help for a command'
 complete -c hpcserve -n __hpcserve_at -l help -s h -d 'help for a command'
@@ -251,10 +253,26 @@ complete -c hpcserve -n '__hpcserve_in ssh-config' -l reservation -x -d 'reserva
 complete -c hpcserve -n '__hpcserve_in ssh-config' -l shared -d 'do not ask for the whole node (less safe; warns)'
 complete -c hpcserve -n '__hpcserve_in ssh-config' -l help -s h -d 'show this help'
 
+complete -c hpcserve -n '__hpcserve_in config' -l login-host -x -d 'this login node\'s public name (default $HPCSERVE_LOGIN_HOST or hostname)'
+complete -c hpcserve -n '__hpcserve_in config' -l partition -s p -x -a '(sinfo -h -o %R 2>/dev/null)' -d 'partition (queue)'
+complete -c hpcserve -n '__hpcserve_in config' -l account -s A -x -d 'account to charge'
+complete -c hpcserve -n '__hpcserve_in config' -l qos -s q -x -d 'quality of service'
+complete -c hpcserve -n '__hpcserve_in config' -l time -s t -x -d 'time limit: M, M:S, H:M:S, D-H, D-H:M or D-H:M:S'
+complete -c hpcserve -n '__hpcserve_in config' -l module -x -d '\'module load NAME\' before starting (repeatable)'
+complete -c hpcserve -n '__hpcserve_in config' -l setup -x -d 'your own shell line, placed verbatim (repeatable)'
+complete -c hpcserve -n '__hpcserve_in config' -l listen -x -a 'socket tcp' -d 'where the server listens (default: the app\'s first)'
+complete -c hpcserve -n '__hpcserve_in config' -l reverse-tunnel -d 'the job tunnels back to a socket on the login node'
+complete -c hpcserve -n '__hpcserve_in config' -l laptop-port -x -d 'the port to use on the laptop (default: the app\'s, 8888 for Jupyter; with --host the next free one when it is taken)'
+complete -c hpcserve -n '__hpcserve_in config' -l help -s h -d 'show this help'
+complete -c hpcserve -n '__hpcserve_in config' -x -a 'jupyter rstudio paraview'
+
+complete -c hpcserve -n '__hpcserve_in doctor' -l node -d 'also run the node-side checks in a small job (waits for it to start)'
+complete -c hpcserve -n '__hpcserve_in doctor' -l help -s h -d 'show this help'
+
 complete -c hpcserve -n '__hpcserve_in completions' -l help -s h -d 'show this help'
 complete -c hpcserve -n '__hpcserve_in completions' -x -a 'bash zsh fish'
 
 complete -c hpcserve -n '__hpcserve_in help' -l help -s h -d 'show this help'
-complete -c hpcserve -n '__hpcserve_in help' -x -a 'jupyter rstudio paraview watch list stop script snippet proxy ssh-config completions help version'
+complete -c hpcserve -n '__hpcserve_in help' -x -a 'jupyter rstudio paraview watch list stop script snippet proxy ssh-config config doctor completions help version'
 
 complete -c hpcserve -n '__hpcserve_in version' -l help -s h -d 'show this help'

@@ -69,8 +69,10 @@ public enum Help {
                 """),
             .paragraph(
                 """
-                Exit codes: 0 ok, 1 failure, 64 usage error, 69 a required tool is missing, 70 internal error. \
+                Exit codes: 0 ok, 1 failure, 64 usage error, 69 a required tool is missing, 70 internal error, \
+                78 a configuration file is wrong or unsafe. \
                 Files: ~/.hpcserve/jobs/JOBID/ (private session directories; HPCSERVE_DIR moves them), \
+                /etc/hpcserve/config and ~/.config/hpcserve/config (settings; see 'hpcserve config --help'), \
                 ~/.config/hpcserve/templates/ (template overrides). See hpcserve(1).
                 """),
         ])

@@ -82,6 +82,7 @@ public enum WatchCommand {
             return try await Laptop.submit(app: app, parsed: parsed, host: host, context: context)
         }
         try ScriptCommand.noStrayArguments(parsed)
+        let parsed = try Configuration.load(context).applied(to: parsed, app: app)
         let watch = try watchSettings(parsed, context: context)
         let (text, paths) = try ScriptCommand.render(app: app, parsed: parsed, context: context)
         try paths.ensurePrivate()
@@ -99,6 +100,10 @@ public enum WatchCommand {
         let job = try Slurm.jobID(parsed.positionals[0])
         let paths = try SessionPaths.from(context)
         try paths.ensurePrivate()
+        // The [APP] section of the app the session was started with, when it says.
+        let app = (try? String(contentsOfFile: paths.directory(jobID: job) + "/app", encoding: .utf8))
+            .flatMap { Apps.named($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        let parsed = try Configuration.load(context).applied(to: parsed, app: app)
         return try await Watcher(
             job: job, paths: paths, options: try watchSettings(parsed, context: context), context: context
         ).run()
@@ -126,13 +131,10 @@ public enum WatchCommand {
         if options.detach, options.cancelOnExit {
             throw UsageError("--detach and --cancel-on-exit exclude each other; give one")
         }
-        if let v = try context.variable("HPCSERVE_NODE_SSH") {
-            guard let mode = NodeSSH(rawValue: v) else {
-                throw UsageError(
-                    "environment variable HPCSERVE_NODE_SSH is \(Validate.show(v)); use yes, no or auto")
-            }
-            options.nodeSSH = mode
-        }
+        // node_ssh: the configuration files, then HPCSERVE_NODE_SSH (checked there: yes, no or auto).
+        let nodeSSH = try Configuration.load(context).effective(app: nil, commandLine: parsed)
+            .first { $0.0.name == "node_ssh" }?.1.last?.value
+        options.nodeSSH = nodeSSH.flatMap(NodeSSH.init(rawValue:)) ?? .auto
         if let v = try context.variable("HPCSERVE_SSHD") {
             guard v.startsWith(scalars: "/") else {
                 throw UsageError("environment variable HPCSERVE_SSHD must be an absolute path to sshd on the nodes")

@@ -43,6 +43,8 @@ public enum Laptop {
         -> ExitCode
     {
         try ScriptCommand.noStrayArguments(parsed)
+        // The laptop's own configuration files (and HPCSERVE_* variables) apply to what it renders.
+        let parsed = try Configuration.load(context).applied(to: parsed, app: app)
         let (options, browser) = try watchOptions(parsed, context: context)
         if parsed.value("--login-host") != nil {
             throw UsageError("--login-host is for the login node; with --host the laptop makes the forward itself")

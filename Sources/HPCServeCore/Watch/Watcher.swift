@@ -54,6 +54,7 @@ struct Watcher {
         var lastTunnelCheck = start
         var lastLeft = ""
         var lastHint = start
+        var walltime = WalltimeWarnings()
         while true {
             if context.interrupts.fired {
                 status.finish()
@@ -63,6 +64,13 @@ struct Watcher {
             if now >= state.nextSqueue {
                 let query = try await slurm.query(job)
                 if case .found(let s) = query { lastLeft = s.timeLeft }
+                if case .found(let s) = query, s.state == "RUNNING", let mark = walltime.observe(timeLeft: s.timeLeft) {
+                    // One line and, on a terminal, the bell: the job is stopped at its limit.
+                    status.note(
+                        "job \(job) has \(s.timeLeft) left (under \(mark / 60) minutes) before its time limit; "
+                            + "save your work")
+                    if context.isTerminal { context.output.stderr("\u{7}") }
+                }
                 for event in state.observe(query, at: now) {
                     if let code = try await handle(
                         event, start: start, timeLeft: lastLeft, tunnel: &tunnel, served: &served)

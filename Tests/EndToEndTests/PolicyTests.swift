@@ -130,5 +130,27 @@ extension EndToEnd {
                 return !ps.contains("sshd -i") && !ps.contains("srun --overlap")
             }
         }
+
+        /// With node_ssh = yes where nodes refuse ssh, the failure is one line naming the job's state
+        /// and the way back (without a terminal nothing is asked, and the job keeps its node).
+        @Test func aForwardThatCannotBeMadeSaysTheJobStateOnOneLine() throws {
+            try Self.policy("--no-ssh-to-nodes")
+            defer { try? Self.policy("") }
+            let dir = try Cluster.scratch("alice", "policy-nossh-yes")
+            let r = try Cluster.on(
+                "login", "alice",
+                "cd \(dir) && HPCSERVE_NODE_SSH=yes hpcserve jupyter --time 10 --detach 2>&1 >/dev/null",
+                timeout: 180)
+            #expect(r.status == 1, "\(r)")
+            // Progress lines, then the error: it and everything after it is one line.
+            let lines = r.trimmed.split(separator: "\n").drop { !$0.hasPrefix("hpcserve: error: ") }
+            #expect(lines.count == 1, "\(r)")
+            let line = try #require(lines.first.map(String.init))
+            #expect(line.hasPrefix("hpcserve: error: cannot forward to node"), "\(line)")
+            #expect(line.contains("[job ") && line.contains(" running; it keeps its node: reattach: hpcserve watch "))
+            let job = try #require(line.components(separatedBy: "[job ").last?.split(separator: " ").first)
+            #expect(try Cluster.state("alice", String(job)).0 == "RUNNING")
+            try Cluster.hpcserve("alice", "stop \(job)")
+        }
     }
 }

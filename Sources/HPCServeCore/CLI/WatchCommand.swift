@@ -83,7 +83,8 @@ public enum WatchCommand {
         }
         try ScriptCommand.noStrayArguments(parsed)
         let parsed = try Configuration.load(context).applied(to: parsed, app: app)
-        let watch = try watchSettings(parsed, context: context)
+        var watch = try watchSettings(parsed, context: context)
+        watch.submitted = true
         let (text, paths) = try ScriptCommand.render(app: app, parsed: parsed, context: context)
         try paths.ensurePrivate()
         let job = try await Slurm(runner: context.runner).submit(script: text)

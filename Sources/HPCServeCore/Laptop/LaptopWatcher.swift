@@ -39,7 +39,7 @@ struct LaptopWatcher {
             return try await watch()
         } catch let error as any UserFacingError {
             status.finish()
-            if error is RemoteError { throw error }
+            if error is RemoteError || error is ToolMissing { throw error }
             let state: String
             switch try? await login.slurm.query(job) {
             case .found(let s): state = s.state

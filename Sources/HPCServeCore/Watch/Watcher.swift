@@ -17,6 +17,8 @@ public struct WatchOptions: Sendable {
     public var policy = PollPolicy()
     /// Whether the forward may ssh to the node (`HPCSERVE_NODE_SSH`).
     public var nodeSSH = NodeSSH.auto
+    /// This invocation submitted the job (a failure offers to cancel it).
+    public var submitted = false
     /// sshd on the nodes, for the way through the job (`HPCSERVE_SSHD`).
     public var sshd = "/usr/sbin/sshd"
     /// Seconds between checks that the forward is still alive.
@@ -45,7 +47,31 @@ struct Watcher {
         self.status = StatusLine(context: context)
     }
 
+    /// Watches; a failure after the job exists names its state and the way back, and a job
+    /// this invocation submitted is offered for cancellation, as Ctrl-C does.
     func run() async throws -> ExitCode {
+        do {
+            return try await watch()
+        } catch let error as TunnelError {
+            status.finish()
+            var state = "in an unknown state"
+            if case .found(let s) = try? await slurm.query(job) { state = s.state }
+            let active = ["PENDING", "RUNNING", "CONFIGURING", "REQUEUED", "RESIZING", "SUSPENDED"].contains(state)
+            if active, options.submitted, context.isTerminal,
+                let answer = context.ask("hpcserve: \(error.description)\nCancel job \(job)? [y/N] "),
+                answer.lowercased().hasPrefix("y")
+            {
+                try? await slurm.cancel(job)
+                throw WatchFailed(inner: error, job: job, state: "cancelled", next: "nothing left to stop")
+            }
+            let next =
+                active
+                ? "it keeps its node: reattach: hpcserve watch \(job); stop: hpcserve stop \(job)" : "nothing left"
+            throw WatchFailed(inner: error, job: job, state: state, next: next)
+        }
+    }
+
+    func watch() async throws -> ExitCode {
         context.interrupts.claim()
         let start = context.now()
         var state = WatchState(policy: options.policy, now: start)
@@ -367,4 +393,14 @@ struct StatusLine: Sendable {
             return value
         }
     }
+}
+
+/// What went wrong while watching, with the job's state and what to do about it, on one line.
+struct WatchFailed: UserFacingError {
+    let inner: any UserFacingError
+    let job: String
+    let state: String
+    let next: String
+    var description: String { "\(inner.description) [job \(job) \(state.lowercased()); \(next)]" }
+    var exitCode: ExitCode { inner.exitCode }
 }

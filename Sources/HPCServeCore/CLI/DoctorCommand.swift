@@ -252,7 +252,8 @@ public enum DoctorCommand {
             .unknown, what,
             "unknown: ssh \(node) without a job there failed (\(ssh?.lastLine ?? "ssh did not run")); a site "
                 + "that allows ssh only to nodes where you have a job (pam_slurm_adopt) still lets hpcserve's "
-                + "forward in once the job runs", required: false)
+                + "forward in once the job runs; otherwise the forward goes through the job (srun --overlap)",
+            required: false)
     }
 
     // MARK: apps

@@ -54,7 +54,11 @@ hpcserve_make_secret() {
 # hpcserve_start COMMAND ARGS...: start the server in its own process group, tracked.
 hpcserve_start() {
   hpcserve_say "starting $1"
+{{if SERVER_FUNCTION}}
+  set -m; "$@" </dev/null & set +m   # a shell function (your --command): job control gives it its group
+{{else}}
   if command -v setsid >/dev/null 2>&1; then setsid "$@" </dev/null & else "$@" </dev/null & fi
+{{end}}
   hpcserve_server_pid=$!
 }
 # hpcserve_stop_server: TERM the server's process group, KILL it after 10 s.

@@ -24,6 +24,7 @@ public enum ScriptRenderer {
         values["URL_PATH"] = ShellQuote.quote(spec.app.urlPath ?? "")
         values["SECRET_KIND"] = spec.app.secret.rawValue
         values["SETUP"] = setup(spec)
+        values.merge(try spec.app.templateValues(spec)) { _, app in app }
         var text = try TemplateEngine.render(
             spec.app.templateName, values: values, conditions: conditions(spec), source: templates, isAppTemplate: true)
         if !text.hasSuffix("\n") { text += "\n" }
@@ -42,6 +43,8 @@ public enum ScriptRenderer {
             "HTTP_PROBE": spec.app.probe != .tcpListen,
             // The secret as a number (ParaView's connect-id).
             "CONNECT_ID": spec.app.secret == .connectID,
+            // The server is a shell function of the script (web's --command), not a program.
+            "SERVER_FUNCTION": false,
         ]
         conditions.merge(spec.app.conditions(spec.appValues)) { _, app in app }
         return conditions

@@ -335,6 +335,21 @@ public enum Validate {
         return value
     }
 
+    /// A path on the server for a probe or for the page to open: `/`, then the characters of a
+    /// URL's path and query (RFC 3986): no spaces, quotes, `#` or anything else a browser escapes.
+    public static func urlPath(_ value: String, option: String) throws -> String {
+        try basic(value, option: option)
+        let allowed = "-._~!$&'()*+,;=:@/%?"
+        guard value.startsWith(scalars: "/"),
+            value.unicodeScalars.allSatisfy({ isAlnum($0) || allowed.unicodeScalars.contains($0) })
+        else {
+            throw UsageError(
+                "\(option) value \(show(value)) is not a URL path; start it with '/' and use letters, digits "
+                    + "and URL punctuation (- . _ ~ / ? = & % + : @ , ; ! $ ' ( ) *), e.g. /lab or /api/health")
+        }
+        return value
+    }
+
     /// A trusted raw line of the user's own setup code: one line, no NUL.
     public static func setupLine(_ value: String, option: String = "--setup") throws -> String {
         try basic(value, option: option)

@@ -173,3 +173,13 @@ func expectSnapshot(_ actual: String, named name: String, sourceLocation: Source
             sourceLocation: sourceLocation)
     }
 }
+
+/// What an app needs on its command line to render at all (a new app with a required option
+/// adds it here): `tensorboard` a log directory, `web` a command.
+let appRequired: [String: [String]] = [
+    "tensorboard": ["--logdir", "runs"],
+    "web": ["--command", "webapp --port {port}"],
+]
+
+/// `app` and the options it requires.
+func appWords(_ app: String) -> [String] { [app] + (appRequired[app] ?? []) }

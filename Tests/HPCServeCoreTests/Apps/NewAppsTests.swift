@@ -1,0 +1,113 @@
+import Foundation
+import Testing
+
+@testable import HPCServeCore
+
+/// `web --command`: the placeholders become the job's values, the rest stays as written, and a
+/// placeholder that cannot work is a usage error before any script exists.
+@Suite struct WebCommandTests {
+    @Test(arguments: [
+        ("serve --bind {host} {port}", ListenMode.tcp, "serve --bind 127.0.0.1 \"${hpcserve_port}\""),
+        ("serve --url \"http://{host}:{port}/\"", .tcp, "serve --url \"http://127.0.0.1:${hpcserve_port}/\""),
+        ("gunicorn -b unix:{socket} app:app", .socket, "gunicorn -b unix:\"${hpcserve_node_socket}\" app:app"),
+        ("gunicorn -b \"unix:{socket}\" a", .socket, "gunicorn -b \"unix:${hpcserve_node_socket}\" a"),
+        // Not placeholders: a shell variable, braces of awk, an escaped brace, a find's {}.
+        (
+            "awk '{print}' f; x ${port} \\{port} {port}", .tcp,
+            "awk '{print}' f; x ${port} \\{port} \"${hpcserve_port}\""
+        ),
+        ("find . -exec ls {} \\; && s {port}", .tcp, "find . -exec ls {} \\; && s \"${hpcserve_port}\""),
+        // Quotes closed before the placeholder; $'…' and an escaped quote inside "…".
+        ("echo 'a' {port} $'\\'' \"\\\"\" {host}", .tcp, "echo 'a' \"${hpcserve_port}\" $'\\'' \"\\\"\" 127.0.0.1"),
+    ])
+    func placeholdersBecomeTheJobsValues(_ command: String, _ listen: ListenMode, _ expected: String) throws {
+        #expect(try WebCommand.line(command, listen: listen) == expected)
+    }
+
+    @Test(arguments: [
+        ("echo '{port}'", ListenMode.tcp, "inside single quotes"),
+        ("echo $'{port}' {port}", .tcp, "inside single quotes"),
+        ("x {socket} {port}", .tcp, "{socket}, which only --listen socket has"),
+        ("x {port} {socket}", .socket, "{port}, which only --listen tcp has"),
+        ("x {host} {socket}", .socket, "{host}, which only --listen tcp has"),
+        ("x --bind {host}", .tcp, "has no {port}"),
+        ("x --sock /tmp/s", .socket, "has no {socket}"),
+        ("x {sokcet} {port}", .tcp, "did you mean {socket}?"),
+    ])
+    func aPlaceholderThatCannotWorkIsAUsageError(_ command: String, _ listen: ListenMode, _ message: String) {
+        do {
+            _ = try WebCommand.line(command, listen: listen)
+            Issue.record("\(command) was accepted")
+        } catch let error as UsageError {
+            #expect(error.message.contains(message), "\(error.message)")
+            #expect(!error.message.contains("\n"))
+        } catch {
+            Issue.record("\(error)")
+        }
+    }
+
+    @Test func theCommandIsPlacedVerbatimAndRunsWithTheSecretInItsOwnProcessGroup() throws {
+        let text = try renderScript([
+            "web", "--command", "python3 app.py --port {port} --secret-env HPCSERVE_SECRET # mine",
+            "--probe-path", "/health", "--url-path", "/app?x=1",
+        ])
+        #expect(
+            text.contains(
+                "hpcserve_web_command() {\npython3 app.py --port \"${hpcserve_port}\" --secret-env HPCSERVE_SECRET "
+                    + "# mine\n}\n"))
+        #expect(text.contains("  HPCSERVE_SECRET=$hpcserve_secret hpcserve_start hpcserve_web_command\n"))
+        #expect(text.contains("hpcserve_probe_path=/health\n"))
+        #expect(text.contains("hpcserve_url_path='/app?x=1'\n"))
+        #expect(text.contains("--ip=") == false && text.contains("HPCSERVE_RELAY_PY"))
+        let socket = try renderScript(["web", "--listen", "socket", "--command", "srv --unix {socket}"])
+        #expect(socket.contains("srv --unix \"${hpcserve_node_socket}\"\n"))
+        #expect(socket.contains("--unix-socket") && !socket.contains("HPCSERVE_RELAY_PY"))
+    }
+
+    /// The runtime's start of a shell function (web's command): its own process group, the
+    /// secret in its environment only, and stopping the group stops what the command started.
+    @Test(.tags(.shell)) func aFunctionStartsInItsOwnProcessGroupAndStopsWithIt() throws {
+        let text = try renderScript(appWords("web"))
+        let runtime = try ScriptSections(text).runtime
+        let start = try #require(runtime.range(of: "hpcserve_start() {"))
+        let end = try #require(runtime[start.upperBound...].range(of: "\n}\n"))
+        let function = String(runtime[start.lowerBound..<end.upperBound])
+        let script = """
+            hpcserve_say() { :; }
+            \(function)
+            child() { sleep 30 & echo "$HPCSERVE_SECRET $(ps -o pgid= $BASHPID)" > "$1"; wait; }
+            HPCSERVE_SECRET=s3 hpcserve_start child "$1/out"
+            for _ in $(seq 100); do [[ -s $1/out ]] && break; sleep 0.05; done
+            echo "leaked: ${HPCSERVE_SECRET:-none}" >> "$1/out"
+            read -r _ group _ < "$1/out"
+            [[ $group -eq $hpcserve_server_pid && $group -ne $(ps -o pgid= $$) ]] && echo "own group" >> "$1/out"
+            kill -TERM -- "-$hpcserve_server_pid"; wait "$hpcserve_server_pid"
+            for _ in $(seq 200); do   # the TERM is delivered; the group's last process may take a moment to exit
+              pgrep -g "$hpcserve_server_pid" >/dev/null || { echo "group gone" >> "$1/out"; break; }
+              sleep 0.05
+            done
+            """
+        let dir = try TempDir()
+        defer { dir.cleanup() }
+        let r = try runProgram(["bash", "-c", script, "_", dir.path])
+        let out = try String(contentsOfFile: dir.file("out"), encoding: .utf8)
+        let fields = out.split(separator: "\n")
+        #expect(fields.first?.split(separator: " ").first == "s3", "\(out) \(r.output)")
+        #expect(fields.contains("leaked: none"), "\(out)")
+        #expect(fields.contains("own group"), "\(out)")
+        #expect(fields.contains("group gone"), "\(out)")
+    }
+}
+
+@Suite struct TensorBoardScriptTests {
+    @Test func bindsLoopbackWithTheLogdirQuotedAndNoSecondPort() throws {
+        let text = try renderScript(["tensorboard", "--logdir", "my runs/$(id)"])
+        #expect(text.contains("  tensorboard_logdir='my runs/$(id)'\n"))
+        #expect(
+            text.contains(
+                "hpcserve_start tensorboard --logdir=\"$tensorboard_logdir\" --host=127.0.0.1 "
+                    + "--port=\"$hpcserve_port\" \\\n    --load_fast=false\n"))
+        #expect(text.contains("hpcserve_port_owner") && text.contains("HPCSERVE_RELAY_PY"))
+        #expect(text.contains("# TensorBoard has no login"))
+    }
+}

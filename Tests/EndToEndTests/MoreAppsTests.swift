@@ -105,9 +105,9 @@ extension EndToEnd {
             let job = try #require(out["job_id"] as? Int).description
             defer { _ = try? Cluster.on("login", "alice", "hpcserve stop \(job)") }
             let command = try #require(out["laptop_command"] as? String)
-            #expect(command == "ssh -N -L 8080:/home/alice/.hpcserve/jobs/\(job)/server.sock alice@login")
-            #expect(out["url"] as? String == "http://localhost:8080/hello.txt")
-            let hello = try Self.throughLaptopCommand(command, laptopPort: 8080, path: "/hello.txt", dir: dir)
+            #expect(command == "ssh -N -L 8000:/home/alice/.hpcserve/jobs/\(job)/server.sock alice@login")
+            #expect(out["url"] as? String == "http://localhost:8000/hello.txt")
+            let hello = try Self.throughLaptopCommand(command, laptopPort: 8000, path: "/hello.txt", dir: dir)
             #expect(hello.status == "200" && hello.body == "hello from the node\n", "\(hello)")
 
             let conn = try Cluster.connection("alice", job)
@@ -153,8 +153,8 @@ extension EndToEnd {
             let job = try #require(out["job_id"] as? Int).description
             defer { _ = try? Cluster.on("login", "alice", "hpcserve stop \(job)") }
             let command = try #require(out["laptop_command"] as? String)
-            #expect(out["url"] as? String == "http://localhost:8080/app")
-            let page = try Self.throughLaptopCommand(command, laptopPort: 8080, path: "/app", dir: dir)
+            #expect(out["url"] as? String == "http://localhost:8000/app")
+            let page = try Self.throughLaptopCommand(command, laptopPort: 8000, path: "/app", dir: dir)
             #expect(page.status == "200" && page.body == "socket app at /app\n", "\(page)")
             let conn = try Cluster.connection("alice", job)
             #expect(conn["port"] is NSNull)

@@ -12,14 +12,14 @@ _hpcserve() {
     words=("${COMP_WORDS[@]}") cword=$COMP_CWORD
   fi
   if ((cword == 1)); then
-    _hpcserve_reply 'jupyter rstudio paraview tensorboard web watch list stop script snippet completions help --help -h version --version' "$cur"
+    _hpcserve_reply 'jupyter rstudio paraview tensorboard code-server web watch list stop script snippet completions help --help -h version --version' "$cur"
     return
   fi
   local command=${words[1]}
   case $command in
     script)
       if ((cword == 2)); then
-        _hpcserve_reply 'jupyter rstudio paraview tensorboard web --help -h' "$cur"
+        _hpcserve_reply 'jupyter rstudio paraview tensorboard code-server web --help -h' "$cur"
         return
       fi
       command+=" ${words[2]}" ;;
@@ -80,6 +80,17 @@ _hpcserve() {
         --time | -t | --account | -A | --qos | -q | --cpus-per-task | -c | --mem | --gpus | -G | --gres | --job-name | -J | --constraint | -C | --reservation | --module | --setup | --ready-timeout | --login-host | --laptop-port) return ;;
       esac
       _hpcserve_reply '--time -t --partition -p --account -A --qos -q --cpus-per-task -c --mem --gpus -G --gres --job-name -J --constraint -C --reservation --shared --module --setup --listen --reverse-tunnel --ready-timeout --template --logdir --detach --cancel-on-exit --json --login-host --laptop-port --help -h' "$cur" ;;
+    code-server)
+      case $prev in
+        --partition | -p)
+          _hpcserve_reply "$(sinfo -h -o %R 2>/dev/null)" "$cur"; return ;;
+        --listen)
+          _hpcserve_reply 'socket tcp' "$cur"; return ;;
+        --template)
+          _hpcserve_files "$cur"; return ;;
+        --time | -t | --account | -A | --qos | -q | --cpus-per-task | -c | --mem | --gpus | -G | --gres | --job-name | -J | --constraint | -C | --reservation | --module | --setup | --ready-timeout | --login-host | --laptop-port) return ;;
+      esac
+      _hpcserve_reply '--time -t --partition -p --account -A --qos -q --cpus-per-task -c --mem --gpus -G --gres --job-name -J --constraint -C --reservation --shared --module --setup --listen --reverse-tunnel --ready-timeout --template --detach --cancel-on-exit --json --login-host --laptop-port --help -h' "$cur" ;;
     web)
       case $prev in
         --partition | -p)
@@ -156,6 +167,19 @@ _hpcserve() {
         --time | -t | --account | -A | --qos | -q | --cpus-per-task | -c | --mem | --gpus | -G | --gres | --job-name | -J | --constraint | -C | --reservation | --module | --setup | --ready-timeout) return ;;
       esac
       _hpcserve_reply '--time -t --partition -p --account -A --qos -q --cpus-per-task -c --mem --gpus -G --gres --job-name -J --constraint -C --reservation --shared --module --setup --listen --reverse-tunnel --ready-timeout --template --logdir --output -o --help -h' "$cur" ;;
+    'script code-server')
+      case $prev in
+        --partition | -p)
+          _hpcserve_reply "$(sinfo -h -o %R 2>/dev/null)" "$cur"; return ;;
+        --listen)
+          _hpcserve_reply 'socket tcp' "$cur"; return ;;
+        --template)
+          _hpcserve_files "$cur"; return ;;
+        --output | -o)
+          _hpcserve_files "$cur"; return ;;
+        --time | -t | --account | -A | --qos | -q | --cpus-per-task | -c | --mem | --gpus | -G | --gres | --job-name | -J | --constraint | -C | --reservation | --module | --setup | --ready-timeout) return ;;
+      esac
+      _hpcserve_reply '--time -t --partition -p --account -A --qos -q --cpus-per-task -c --mem --gpus -G --gres --job-name -J --constraint -C --reservation --shared --module --setup --listen --reverse-tunnel --ready-timeout --template --output -o --help -h' "$cur" ;;
     'script web')
       case $prev in
         --partition | -p)
@@ -187,7 +211,7 @@ _hpcserve() {
       if [[ $cur != -* ]]; then _hpcserve_reply 'bash zsh fish' "$cur"; return; fi
       _hpcserve_reply '--help -h' "$cur" ;;
     help)
-      if [[ $cur != -* ]]; then _hpcserve_reply 'jupyter rstudio paraview tensorboard web watch list stop script snippet completions help version' "$cur"; return; fi
+      if [[ $cur != -* ]]; then _hpcserve_reply 'jupyter rstudio paraview tensorboard code-server web watch list stop script snippet completions help version' "$cur"; return; fi
       _hpcserve_reply '--help -h' "$cur" ;;
     version)
       _hpcserve_reply '--help -h' "$cur" ;;

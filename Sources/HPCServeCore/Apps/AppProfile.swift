@@ -88,7 +88,7 @@ public struct AppProfile: Sendable {
 
 public enum Apps {
     /// Every app, in the order help lists them.
-    public static let all: [AppProfile] = [jupyter, rstudio, paraview, tensorboard, web]
+    public static let all: [AppProfile] = [jupyter, rstudio, paraview, tensorboard, codeServer, web]
 
     public static func named(_ name: String) -> AppProfile? {
         all.first { $0.name == name }

@@ -9,7 +9,7 @@ extension Apps {
             secret: .token,
             probe: .http(path: "/"),
             urlPath: "/",
-            laptopPort: 8080,
+            laptopPort: 8000,
             options: [
                 .appValue(
                     ["--command"], value: "CMD",

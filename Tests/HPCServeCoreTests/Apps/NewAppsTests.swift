@@ -111,3 +111,52 @@ import Testing
         #expect(text.contains("# TensorBoard has no login"))
     }
 }
+
+@Suite struct CodeServerScriptTests {
+    @Test func aPrivateSocketAPasswordFromA0600FileAndAVersionCheck() throws {
+        let text = try renderScript(["code-server"])
+        for needle in [
+            "hpcserve_start code-server --config \"$hpcserve_node_dir/code-server.yaml\"",
+            "--user-data-dir \"$code_server_data\" --session-socket \"$hpcserve_node_dir/code-server-ipc.sock\"",
+            "--socket \"$hpcserve_node_socket\" --socket-mode 600\n",
+            "printf 'auth: password\\npassword: \"%s\"\\ncert: false\\n' \"$hpcserve_secret\"",
+            "unset PASSWORD HASHED_PASSWORD", "sort -V", "is older than 4.14.1", "--unix-socket",
+            "hpcserve_probe_path=/healthz\n",
+        ] {
+            #expect(text.contains(needle), "lacks \(needle)")
+        }
+        #expect(!text.contains("--bind-addr") && !text.contains("HPCSERVE_RELAY_PY"))
+        let tcp = try renderScript(["code-server", "--listen", "tcp"])
+        #expect(tcp.contains("    --bind-addr \"127.0.0.1:$hpcserve_port\"\n") && tcp.contains("HPCSERVE_RELAY_PY"))
+        #expect(!tcp.contains("--socket-mode"))
+    }
+
+    /// The version check as the job runs it, against stand-in `code-server --version` outputs.
+    @Test(.tags(.shell), arguments: [
+        ("4.14.1 abc123 with Code 1.79.2", true), ("4.96.4 def with Code 1.96.4", true), ("10.0.0 x", true),
+        ("4.14.0 abc with Code 1.79.2", false), ("4.9.1 abc", false), ("3.12.0", false), ("", false),
+        ("garbage", false),
+    ])
+    func theVersionCheckAcceptsOnly4141AndLater(_ output: String, _ accepted: Bool) throws {
+        let text = try renderScript(["code-server"])
+        let start = try #require(text.range(of: "hpcserve_prepare_app() {\n"))
+        let end = try #require(text[start.upperBound...].range(of: "\n}\n"))
+        let body = text[start.upperBound..<end.lowerBound].split(separator: "\n")
+            .prefix { !$0.contains("code_server_data=") }.joined(separator: "\n")
+        let dir = try TempDir()
+        defer { dir.cleanup() }
+        try writeExecutable(dir.file("code-server"), "#!/bin/bash\nprintf '%s\\n' \(ShellQuote.quote(output))\n")
+        let script = """
+            hpcserve_die() { echo "died: $*"; exit 1; }
+            check() {
+            \(body)
+            }
+            check && echo accepted
+            """
+        let r = try runProgram(["bash", "-c", script], environment: ["PATH": dir.path + ":/usr/bin:/bin"])
+        #expect(r.output.contains("accepted") == accepted, "\(output): \(r.output)")
+        if !accepted {
+            #expect(r.output.contains("is older than 4.14.1") && r.output.split(separator: "\n").count == 1)
+        }
+    }
+}

@@ -372,6 +372,7 @@ struct ScriptSections {
         (["script", "paraview", "--help"], "help-script-paraview.txt"),
         (["script", "tensorboard", "--help"], "help-script-tensorboard.txt"),
         (["script", "web", "--help"], "help-script-web.txt"),
+        (["script", "code-server", "--help"], "help-script-code-server.txt"),
         (["snippet", "--help"], "help-snippet.txt"),
         (["snippet", "license", "--help"], "help-snippet-license.txt"),
         (["snippet", "reverse-tunnel", "--help"], "help-snippet-reverse-tunnel.txt"),

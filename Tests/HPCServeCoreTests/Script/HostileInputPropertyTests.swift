@@ -433,7 +433,7 @@ final class ParallelResults<R: Sendable>: @unchecked Sendable {
     @Test func everyOptionThePassthroughAndTheEnvironmentOverTheCorpus() throws {
         let box = try StubSandbox()
         defer { box.cleanup() }
-        for name in ["jupyter", "rserver", "pvserver", "srun", "tensorboard", "webapp"] {
+        for name in ["jupyter", "rserver", "pvserver", "srun", "tensorboard", "webapp", "code-server"] {
             try writeExecutable(box.bin + "/" + name, "#!/bin/bash\nexit 0\n")
         }
         let work = box.dir.path + "/work"

@@ -8,7 +8,7 @@ import PackageDescription
 let templates = [
     "jupyter.sh", "rstudio.sh", "paraview.sh", "runtime.sh", "runtime-tcp.sh", "relay.py",
     "runtime-reverse.sh", "functions.sh", "tunnels.sh", "license.sh", "reverse-tunnel.sh", "tensorboard.sh",
-    "web.sh", "code-server.sh",
+    "web.sh", "code-server.sh", "container.sh",
 ]
 
 var package = Package(

@@ -12,6 +12,7 @@ public enum EmbeddedTemplates {
         case "tensorboard.sh": bytes = PackageResources.tensorboard_sh
         case "web.sh": bytes = PackageResources.web_sh
         case "code-server.sh": bytes = PackageResources.code_server_sh
+        case "container.sh": bytes = PackageResources.container_sh
         case "runtime.sh": bytes = PackageResources.runtime_sh
         case "runtime-tcp.sh": bytes = PackageResources.runtime_tcp_sh
         case "relay.py": bytes = PackageResources.relay_py
@@ -29,5 +30,5 @@ public enum EmbeddedTemplates {
     public static let names = ["jupyter.sh", "rstudio.sh", "paraview.sh", "runtime.sh", "runtime-tcp.sh",
                                "relay.py", "runtime-reverse.sh", "functions.sh", "tunnels.sh", "license.sh",
                                "reverse-tunnel.sh", "tensorboard.sh", "web.sh",
-                               "code-server.sh"]
+                               "code-server.sh", "container.sh"]
 }

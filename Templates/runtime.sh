@@ -18,6 +18,10 @@ hpcserve_relay_pid=
 {{if REVERSE_TUNNEL}}
 hpcserve_reverse_socket=
 {{end}}
+{{if CONTAINER}}
+hpcserve_container_image={{CONTAINER_IMAGE}}
+hpcserve_container=()
+{{end}}
 
 {{include functions.sh}}
 hpcserve_die() { hpcserve_say "error: $*"; exit 1; }
@@ -97,6 +101,10 @@ hpcserve_clean_up_on_exit() {
   trap 'hpcserve_say "the time limit is near: stopping $hpcserve_app cleanly"; exit 0' USR1
 }
 
+{{if CONTAINER}}
+{{include container.sh}}
+
+{{end}}
 {{if TCP}}
 {{include runtime-tcp.sh}}
 

@@ -18,9 +18,25 @@ hpcserve_web_command() {
 
 # HPCSERVE_SECRET: the per-job secret, in your command's environment for an app that uses one.
 hpcserve_launch() {
+{{if CONTAINER}}
+  # In the image, bash there runs the function above, with the values it uses in its environment.
+{{if TCP}}
+  HPCSERVE_SECRET=$hpcserve_secret hpcserve_port=$hpcserve_port \
+{{else}}
+  HPCSERVE_SECRET=$hpcserve_secret hpcserve_node_socket=$hpcserve_node_socket \
+{{end}}
+    hpcserve_start "${hpcserve_container[@]}" bash -c "$(declare -f hpcserve_web_command); hpcserve_web_command"
+{{else}}
   HPCSERVE_SECRET=$hpcserve_secret hpcserve_start hpcserve_web_command
+{{end}}
 }
 
-hpcserve_prepare_app() { :; }   # nothing to prepare: your command brings what it needs
+hpcserve_prepare_app() {
+{{if CONTAINER}}
+  hpcserve_use_container "$hpcserve_node_dir"   # your command runs in the image (with bash there)
+{{else}}
+  :   # nothing to prepare: your command brings what it needs
+{{end}}
+}
 
 {{include runtime.sh}}

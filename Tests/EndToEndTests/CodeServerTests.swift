@@ -108,8 +108,8 @@ extension EndToEnd {
             let job = try Cluster.submit("alice", dir + "/job.sh")
             try Cluster.waitFor("job \(job) to fail", seconds: 60) { try Cluster.state("alice", job).0 == "FAILED" }
             let log = Cluster.log("alice", job)
-            #expect(
-                log.contains("hpcserve: error: code-server 4.14.0 is older than 4.14.1, whose session socket"), "\(log)")
+            let line = "hpcserve: error: code-server 4.14.0 is older than 4.14.1, whose session socket"
+            #expect(log.contains(line), "\(log)")
             #expect(!FileManager.default.fileExists(atPath: dir + "/args"), "the old code-server was started")
         }
     }

@@ -42,9 +42,11 @@ _hpcserve() {
           _hpcserve_reply 'socket tcp' "$cur"; return ;;
         --template)
           _hpcserve_files "$cur"; return ;;
+        --container)
+          _hpcserve_files "$cur"; return ;;
         --time | -t | --account | -A | --qos | -q | --cpus-per-task | -c | --mem | --gpus | -G | --gres | --job-name | -J | --constraint | -C | --reservation | --module | --setup | --ready-timeout | --login-host | --laptop-port) return ;;
       esac
-      _hpcserve_reply '--time -t --partition -p --account -A --qos -q --cpus-per-task -c --mem --gpus -G --gres --job-name -J --constraint -C --reservation --shared --module --setup --listen --reverse-tunnel --ready-timeout --template --classic --detach --cancel-on-exit --json --login-host --laptop-port --help -h' "$cur" ;;
+      _hpcserve_reply '--time -t --partition -p --account -A --qos -q --cpus-per-task -c --mem --gpus -G --gres --job-name -J --constraint -C --reservation --shared --module --setup --listen --reverse-tunnel --ready-timeout --template --classic --container --detach --cancel-on-exit --json --login-host --laptop-port --help -h' "$cur" ;;
     rstudio)
       case $prev in
         --partition | -p)
@@ -53,9 +55,11 @@ _hpcserve() {
           _hpcserve_reply 'socket tcp' "$cur"; return ;;
         --template)
           _hpcserve_files "$cur"; return ;;
+        --container)
+          _hpcserve_files "$cur"; return ;;
         --time | -t | --account | -A | --qos | -q | --cpus-per-task | -c | --mem | --gpus | -G | --gres | --job-name | -J | --constraint | -C | --reservation | --module | --setup | --ready-timeout | --login-host | --laptop-port) return ;;
       esac
-      _hpcserve_reply '--time -t --partition -p --account -A --qos -q --cpus-per-task -c --mem --gpus -G --gres --job-name -J --constraint -C --reservation --shared --module --setup --listen --reverse-tunnel --ready-timeout --template --detach --cancel-on-exit --json --login-host --laptop-port --help -h' "$cur" ;;
+      _hpcserve_reply '--time -t --partition -p --account -A --qos -q --cpus-per-task -c --mem --gpus -G --gres --job-name -J --constraint -C --reservation --shared --module --setup --listen --reverse-tunnel --ready-timeout --template --container --detach --cancel-on-exit --json --login-host --laptop-port --help -h' "$cur" ;;
     paraview)
       case $prev in
         --partition | -p)
@@ -88,9 +92,11 @@ _hpcserve() {
           _hpcserve_reply 'socket tcp' "$cur"; return ;;
         --template)
           _hpcserve_files "$cur"; return ;;
+        --container)
+          _hpcserve_files "$cur"; return ;;
         --time | -t | --account | -A | --qos | -q | --cpus-per-task | -c | --mem | --gpus | -G | --gres | --job-name | -J | --constraint | -C | --reservation | --module | --setup | --ready-timeout | --login-host | --laptop-port) return ;;
       esac
-      _hpcserve_reply '--time -t --partition -p --account -A --qos -q --cpus-per-task -c --mem --gpus -G --gres --job-name -J --constraint -C --reservation --shared --module --setup --listen --reverse-tunnel --ready-timeout --template --detach --cancel-on-exit --json --login-host --laptop-port --help -h' "$cur" ;;
+      _hpcserve_reply '--time -t --partition -p --account -A --qos -q --cpus-per-task -c --mem --gpus -G --gres --job-name -J --constraint -C --reservation --shared --module --setup --listen --reverse-tunnel --ready-timeout --template --container --detach --cancel-on-exit --json --login-host --laptop-port --help -h' "$cur" ;;
     web)
       case $prev in
         --partition | -p)
@@ -99,9 +105,11 @@ _hpcserve() {
           _hpcserve_reply 'socket tcp' "$cur"; return ;;
         --template)
           _hpcserve_files "$cur"; return ;;
+        --container)
+          _hpcserve_files "$cur"; return ;;
         --time | -t | --account | -A | --qos | -q | --cpus-per-task | -c | --mem | --gpus | -G | --gres | --job-name | -J | --constraint | -C | --reservation | --module | --setup | --ready-timeout | --command | --probe-path | --url-path | --login-host | --laptop-port) return ;;
       esac
-      _hpcserve_reply '--time -t --partition -p --account -A --qos -q --cpus-per-task -c --mem --gpus -G --gres --job-name -J --constraint -C --reservation --shared --module --setup --listen --reverse-tunnel --ready-timeout --template --command --probe-path --url-path --detach --cancel-on-exit --json --login-host --laptop-port --help -h' "$cur" ;;
+      _hpcserve_reply '--time -t --partition -p --account -A --qos -q --cpus-per-task -c --mem --gpus -G --gres --job-name -J --constraint -C --reservation --shared --module --setup --listen --reverse-tunnel --ready-timeout --template --command --probe-path --url-path --container --detach --cancel-on-exit --json --login-host --laptop-port --help -h' "$cur" ;;
     watch)
       case $prev in
         --login-host | --laptop-port) return ;;
@@ -121,11 +129,13 @@ _hpcserve() {
           _hpcserve_reply 'socket tcp' "$cur"; return ;;
         --template)
           _hpcserve_files "$cur"; return ;;
+        --container)
+          _hpcserve_files "$cur"; return ;;
         --output | -o)
           _hpcserve_files "$cur"; return ;;
         --time | -t | --account | -A | --qos | -q | --cpus-per-task | -c | --mem | --gpus | -G | --gres | --job-name | -J | --constraint | -C | --reservation | --module | --setup | --ready-timeout) return ;;
       esac
-      _hpcserve_reply '--time -t --partition -p --account -A --qos -q --cpus-per-task -c --mem --gpus -G --gres --job-name -J --constraint -C --reservation --shared --module --setup --listen --reverse-tunnel --ready-timeout --template --classic --output -o --help -h' "$cur" ;;
+      _hpcserve_reply '--time -t --partition -p --account -A --qos -q --cpus-per-task -c --mem --gpus -G --gres --job-name -J --constraint -C --reservation --shared --module --setup --listen --reverse-tunnel --ready-timeout --template --classic --container --output -o --help -h' "$cur" ;;
     'script rstudio')
       case $prev in
         --partition | -p)
@@ -134,11 +144,13 @@ _hpcserve() {
           _hpcserve_reply 'socket tcp' "$cur"; return ;;
         --template)
           _hpcserve_files "$cur"; return ;;
+        --container)
+          _hpcserve_files "$cur"; return ;;
         --output | -o)
           _hpcserve_files "$cur"; return ;;
         --time | -t | --account | -A | --qos | -q | --cpus-per-task | -c | --mem | --gpus | -G | --gres | --job-name | -J | --constraint | -C | --reservation | --module | --setup | --ready-timeout) return ;;
       esac
-      _hpcserve_reply '--time -t --partition -p --account -A --qos -q --cpus-per-task -c --mem --gpus -G --gres --job-name -J --constraint -C --reservation --shared --module --setup --listen --reverse-tunnel --ready-timeout --template --output -o --help -h' "$cur" ;;
+      _hpcserve_reply '--time -t --partition -p --account -A --qos -q --cpus-per-task -c --mem --gpus -G --gres --job-name -J --constraint -C --reservation --shared --module --setup --listen --reverse-tunnel --ready-timeout --template --container --output -o --help -h' "$cur" ;;
     'script paraview')
       case $prev in
         --partition | -p)
@@ -175,11 +187,13 @@ _hpcserve() {
           _hpcserve_reply 'socket tcp' "$cur"; return ;;
         --template)
           _hpcserve_files "$cur"; return ;;
+        --container)
+          _hpcserve_files "$cur"; return ;;
         --output | -o)
           _hpcserve_files "$cur"; return ;;
         --time | -t | --account | -A | --qos | -q | --cpus-per-task | -c | --mem | --gpus | -G | --gres | --job-name | -J | --constraint | -C | --reservation | --module | --setup | --ready-timeout) return ;;
       esac
-      _hpcserve_reply '--time -t --partition -p --account -A --qos -q --cpus-per-task -c --mem --gpus -G --gres --job-name -J --constraint -C --reservation --shared --module --setup --listen --reverse-tunnel --ready-timeout --template --output -o --help -h' "$cur" ;;
+      _hpcserve_reply '--time -t --partition -p --account -A --qos -q --cpus-per-task -c --mem --gpus -G --gres --job-name -J --constraint -C --reservation --shared --module --setup --listen --reverse-tunnel --ready-timeout --template --container --output -o --help -h' "$cur" ;;
     'script web')
       case $prev in
         --partition | -p)
@@ -188,11 +202,13 @@ _hpcserve() {
           _hpcserve_reply 'socket tcp' "$cur"; return ;;
         --template)
           _hpcserve_files "$cur"; return ;;
+        --container)
+          _hpcserve_files "$cur"; return ;;
         --output | -o)
           _hpcserve_files "$cur"; return ;;
         --time | -t | --account | -A | --qos | -q | --cpus-per-task | -c | --mem | --gpus | -G | --gres | --job-name | -J | --constraint | -C | --reservation | --module | --setup | --ready-timeout | --command | --probe-path | --url-path) return ;;
       esac
-      _hpcserve_reply '--time -t --partition -p --account -A --qos -q --cpus-per-task -c --mem --gpus -G --gres --job-name -J --constraint -C --reservation --shared --module --setup --listen --reverse-tunnel --ready-timeout --template --command --probe-path --url-path --output -o --help -h' "$cur" ;;
+      _hpcserve_reply '--time -t --partition -p --account -A --qos -q --cpus-per-task -c --mem --gpus -G --gres --job-name -J --constraint -C --reservation --shared --module --setup --listen --reverse-tunnel --ready-timeout --template --command --probe-path --url-path --container --output -o --help -h' "$cur" ;;
     'snippet license')
       case $prev in
         --env)

@@ -87,6 +87,15 @@ public struct AppProfile: Sendable {
 }
 
 public enum Apps {
+    /// `--container IMAGE`, for the apps that can run in an Apptainer/Singularity image: their
+    /// template puts `{{CONTAINER_PREFIX}}` before the server and asks for its binds.
+    public static let containerOption = OptionSpec.appValue(
+        ["--container"], value: "IMAGE", help: "run the server in this Apptainer/Singularity image (file or URI)",
+        variable: "CONTAINER_IMAGE", default: "", completion: .files
+    ) {
+        try Validate.containerImage($0)
+    }
+
     /// Every app, in the order help lists them.
     public static let all: [AppProfile] = [jupyter, rstudio, paraview, tensorboard, codeServer, web]
 

@@ -10,7 +10,7 @@ extension Apps {
             probe: .http(path: "/healthz"),
             urlPath: "/",
             laptopPort: 8080,
-            options: [],
+            options: [containerOption],
             notes: [
                 "The password reaches code-server in a 0600 config file in the node directory (never argv;",
                 "PASSWORD and HASHED_PASSWORD are unset for it). Its settings and extensions stay in your",

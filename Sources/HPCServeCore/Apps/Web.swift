@@ -30,6 +30,7 @@ extension Apps {
                 ) {
                     try Validate.urlPath($0, option: "--url-path")
                 },
+                containerOption,
             ],
             notes: [
                 "Your --command is trusted code, placed verbatim like --setup lines: {host} becomes 127.0.0.1,",
@@ -38,7 +39,8 @@ extension Apps {
                 "The per-job secret is in its environment as HPCSERVE_SECRET, for an app that can use one.",
             ]
         )
-        profile.conditions = { _ in ["SERVER_FUNCTION": true] }
+        // In an image, bash there runs the function: on the host it is a shell function of the script.
+        profile.conditions = { values in ["SERVER_FUNCTION": values["CONTAINER_IMAGE"]?.isEmpty != false] }
         profile.templateValues = { spec in
             let command = spec.appValues["WEB_COMMAND"] ?? ""
             guard !command.isEmpty else {

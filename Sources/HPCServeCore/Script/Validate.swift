@@ -350,6 +350,18 @@ public enum Validate {
         return value
     }
 
+    /// An Apptainer/Singularity image: a file (`lab.sif`) or a URI (`docker://jupyter/base-notebook:4.0`);
+    /// one printable line that does not start with `-` (it would be read as an option).
+    public static func containerImage(_ value: String, option: String = "--container") throws -> String {
+        try basic(value, option: option)
+        if value.startsWith(scalars: "-") {
+            throw UsageError(
+                "\(option) value \(show(value)) starts with '-'; give an image file or URI (e.g. lab.sif or "
+                    + "docker://jupyter/base-notebook), or ./\(show(value).dropFirst().dropLast()) for a file")
+        }
+        return value
+    }
+
     /// A trusted raw line of the user's own setup code: one line, no NUL.
     public static func setupLine(_ value: String, option: String = "--setup") throws -> String {
         try basic(value, option: option)

@@ -141,8 +141,9 @@ import Testing
         let text = try renderScript(["code-server"])
         let start = try #require(text.range(of: "hpcserve_prepare_app() {\n"))
         let end = try #require(text[start.upperBound...].range(of: "\n}\n"))
-        let body = text[start.upperBound..<end.lowerBound].split(separator: "\n")
-            .prefix { !$0.contains("code_server_data=") }.joined(separator: "\n")
+        let lines = text[start.upperBound..<end.lowerBound].split(separator: "\n")
+        let first = try #require(lines.firstIndex { $0.contains("local version") })
+        let body = lines[first...].prefix { !$0.contains("unset PASSWORD") }.joined(separator: "\n")
         let dir = try TempDir()
         defer { dir.cleanup() }
         try writeExecutable(dir.file("code-server"), "#!/bin/bash\nprintf '%s\\n' \(ShellQuote.quote(output))\n")
@@ -158,5 +159,65 @@ import Testing
         if !accepted {
             #expect(r.output.contains("is older than 4.14.1") && r.output.split(separator: "\n").count == 1)
         }
+    }
+}
+
+/// `--container IMAGE`: the server command runs through `apptainer exec` (or `singularity exec`)
+/// with the binds the app needs; without it, nothing of it is in the script.
+@Suite struct ContainerTests {
+    @Test(arguments: [
+        (["jupyter"], "hpcserve_start \"${hpcserve_container[@]}\" jupyter lab", "command -v jupyter"),
+        (["rstudio"], "hpcserve_start \"${hpcserve_container[@]}\" rserver", "command -v rserver"),
+        (["code-server"], "hpcserve_start \"${hpcserve_container[@]}\" code-server", "command -v code-server"),
+        (
+            ["web", "--command", "srv {port}"],
+            "hpcserve_start \"${hpcserve_container[@]}\" bash -c \"$(declare -f hpcserve_web_command); "
+                + "hpcserve_web_command\"", "set -m"
+        ),
+    ])
+    func theServerRunsInTheImage(_ words: [String], _ launch: String, _ hostOnly: String) throws {
+        let plain = try renderScript(words)
+        #expect(!plain.contains("hpcserve_container") && !plain.contains("apptainer"))
+        let text = try renderScript(words + ["--container", "docker://img/lab:1 x"])
+        #expect(text.contains(launch), "\(words)")
+        #expect(text.contains("hpcserve_container_image='docker://img/lab:1 x'\n"))
+        #expect(text.contains("hpcserve_use_container ") && text.contains("hpcserve_use_container() {"))
+        #expect(!text.contains(hostOnly), "\(words): \(hostOnly) is for a server on the host")
+    }
+
+    @Test func rstudioGetsTheRockerBindsAndChecksItsSocketOptionInTheImage() throws {
+        let text = try renderScript(["rstudio", "--container", "rocker.sif", "--listen", "socket"])
+        #expect(
+            text.contains(
+                "  hpcserve_use_container \"$hpcserve_node_dir/rstudio-run:/run\" \"$rstudio_tmp:/tmp\" \\\n"
+                    + "    \"$hpcserve_node_dir/rstudio-var-lib:/var/lib/rstudio-server\" \"$hpcserve_node_dir\"\n"))
+        #expect(text.contains("  \"${hpcserve_container[@]}\" rserver --help 2>&1 | grep -q -- '--www-socket' ||"))
+        #expect(text.contains("printf 'provider=sqlite\\ndirectory=%s\\n'"))
+        #expect(!text.contains("--rsession-which-r=\"$(command -v R)\""))
+    }
+
+    /// The runtime's choice, run: apptainer when there is one, else singularity, else one error line.
+    @Test(.tags(.shell), arguments: [
+        (["apptainer", "singularity"], "apptainer exec --bind /n/run:/run --bind /n --bind /s IMG X"),
+        (["singularity"], "singularity exec --bind /n/run:/run --bind /n --bind /s IMG X"),
+        ([], "died: --container needs apptainer or singularity on node01; add --module NAME (e.g. apptainer)"),
+    ])
+    func apptainerThenSingularity(_ present: [String], _ expected: String) throws {
+        let text = try renderScript(["jupyter", "--container", "IMG X"])
+        let start = try #require(text.range(of: "hpcserve_use_container() {"))
+        let end = try #require(text[start.upperBound...].range(of: "\n}\n"))
+        let dir = try TempDir()
+        defer { dir.cleanup() }
+        for name in present { try writeExecutable(dir.file(name), "#!/bin/bash\nexit 0\n") }
+        let script = """
+            hpcserve_die() { echo "died: $*"; exit 1; }
+            hpcserve_say() { :; }
+            hpcserve_node=node01 hpcserve_dir=/s hpcserve_container_image='IMG X'
+            \(text[start.lowerBound..<end.upperBound])
+            hpcserve_use_container /n/run:/run /n
+            echo "${hpcserve_container[*]}"
+            """
+        let r = try runProgram(["/bin/bash", "-c", script], environment: ["PATH": dir.path])
+        #expect(r.output.split(separator: "\n").first.map(String.init) == expected, "\(r.output)")
     }
 }

@@ -235,6 +235,12 @@ struct ScriptSections {
             ["jupyter", "--listen", "tcp", "--reverse-tunnel", "--classic"],
             ["rstudio", "--listen", "socket", "--reverse-tunnel"],
             ["paraview", "--ranks", "4", "--reverse-tunnel"],
+            ["jupyter", "--container", "docker://jupyter/base-notebook:x y"],
+            ["jupyter", "--container", "lab.sif", "--listen", "tcp", "--classic", "--reverse-tunnel"],
+            ["rstudio", "--container", "rocker.sif"], ["rstudio", "--container", "rocker.sif", "--listen", "socket"],
+            ["code-server", "--container", "cs.sif"], ["code-server", "--container", "cs.sif", "--listen", "tcp"],
+            ["web", "--container", "app.sif", "--command", "srv --port {port}"],
+            ["web", "--container", "app.sif", "--listen", "socket", "--command", "srv --unix \"{socket}\""],
         ]
 
     @Test(arguments: variants)
@@ -337,6 +343,9 @@ struct ScriptSections {
         (["script", "web", "--command", "srv {port}", "--probe-path", "health"], "is not a URL path"),
         (["script", "web", "--command", "srv {port}", "--url-path", "/a b"], "is not a URL path"),
         (["script", "web", "--command", "srv {port}", "--url-path", "/#x"], "is not a URL path"),
+        (["script", "jupyter", "--container", "-img.sif"], "starts with '-'"),
+        (["script", "tensorboard", "--logdir", "r", "--container", "x.sif"], "unknown option '--container'"),
+        (["script", "paraview", "--container", "x.sif"], "unknown option '--container'"),
         (["script", "jupyter", "--shared=yes"], "is a flag"),
         (["script", "jupyter", "--", "--output=/tmp/x"], "cannot be passed through"),
         (["jupyter", "--tme", "1"], "did you mean --time?"),

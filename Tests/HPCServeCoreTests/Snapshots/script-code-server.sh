@@ -41,12 +41,12 @@ hpcserve_launch() {
 hpcserve_prepare_app() {
   command -v code-server >/dev/null 2>&1 ||
     hpcserve_die "code-server is not on PATH on $hpcserve_node; add --module NAME or a --setup line that provides it"
+  code_server_data=${XDG_DATA_HOME:-$HOME/.local/share}/code-server   # yours, across jobs
+  mkdir -p "$code_server_data" || hpcserve_die "cannot create $code_server_data"
   local version
   version=$(code-server --version 2>/dev/null | awk 'NR == 1 { print $1 }')
   [[ $version =~ ^[0-9]+\.[0-9]+\.[0-9]+$ && $(printf '%s\n' 4.14.1 "$version" | sort -V | head -n 1) == 4.14.1 ]] ||
     hpcserve_die "code-server ${version:-of unknown version} is older than 4.14.1, whose session socket is private (older ones share one in /tmp); load a newer code-server"
-  code_server_data=${XDG_DATA_HOME:-$HOME/.local/share}/code-server   # yours, across jobs
-  mkdir -p "$code_server_data" || hpcserve_die "cannot create $code_server_data"
   unset PASSWORD HASHED_PASSWORD   # they would override the config file
   # The secret in double quotes: YAML must read it as a string, whatever its digits.
   printf 'auth: password\npassword: "%s"\ncert: false\n' "$hpcserve_secret" >"$hpcserve_node_dir/code-server.yaml" ||

@@ -40,5 +40,7 @@ hpcserve_launch() {
   HPCSERVE_SECRET=$hpcserve_secret hpcserve_start hpcserve_web_command
 }
 
-hpcserve_prepare_app() { :; }   # nothing to prepare: your command brings what it needs
+hpcserve_prepare_app() {
+  :   # nothing to prepare: your command brings what it needs
+}
 

@@ -99,6 +99,9 @@ struct ScriptSections {
         } + [
             ["jupyter", "--listen", "tcp", "--classic"], ["jupyter", "--listen", "tcp", "--reverse-tunnel"],
             ["rstudio", "--listen", "socket"], ["paraview", "--ranks", "4"],
+            ["jupyter", "--container", "lab.sif"], ["rstudio", "--container", "r.sif", "--listen", "socket"],
+            ["code-server", "--container", "cs.sif", "--listen", "tcp"],
+            ["web", "--container", "a.sif", "--command", "srv {port}", "--reverse-tunnel"],
         ]
 
     @Test func theDefaultJupyterScriptIsShortAndOpensWithTheUsersPart() throws {

@@ -34,8 +34,11 @@ hpcserve_prepare_app() {
 {{end}}
   local version
   version=$({{CONTAINER_PREFIX}}code-server --version 2>/dev/null | awk 'NR == 1 { print $1 }')
-  [[ $version =~ ^[0-9]+\.[0-9]+\.[0-9]+$ && $(printf '%s\n' 4.14.1 "$version" | sort -V | head -n 1) == 4.14.1 ]] ||
+  # X.Y.Z at least 4.14.1 (a suffix such as -rc.1 is ignored)
+  if [[ ! $version =~ ^[0-9]+\.[0-9]+\.[0-9]+ ]] ||
+    [[ $(printf '%s\n' 4.14.1 "${BASH_REMATCH[0]}" | sort -V | head -n 1) != 4.14.1 ]]; then
     hpcserve_die "code-server ${version:-of unknown version} is older than 4.14.1, whose session socket is private (older ones share one in /tmp); load a newer code-server"
+  fi
   unset PASSWORD HASHED_PASSWORD   # they would override the config file
   # The secret in double quotes: YAML must read it as a string, whatever its digits.
   printf 'auth: password\npassword: "%s"\ncert: false\n' "$hpcserve_secret" >"$hpcserve_node_dir/code-server.yaml" ||

@@ -134,6 +134,7 @@ import Testing
     /// The version check as the job runs it, against stand-in `code-server --version` outputs.
     @Test(.tags(.shell), arguments: [
         ("4.14.1 abc123 with Code 1.79.2", true), ("4.96.4 def with Code 1.96.4", true), ("10.0.0 x", true),
+        ("4.100.0-rc.1 x", true), ("4.14.10 x", true), ("4.2.0 x", false),
         ("4.14.0 abc with Code 1.79.2", false), ("4.9.1 abc", false), ("3.12.0", false), ("", false),
         ("garbage", false),
     ])

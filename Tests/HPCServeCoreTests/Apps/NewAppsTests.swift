@@ -222,3 +222,21 @@ import Testing
         #expect(r.output.split(separator: "\n").first.map(String.init) == expected, "\(r.output)")
     }
 }
+
+/// What the watcher prints for each new app, from what its job published.
+@Suite struct NewAppsClientTests {
+    @Test func urlsAndSecretsForTheLaptop() throws {
+        var published = info()
+        published.token = "s3cr3t"
+        published.urlPath = "/app?x=1"
+        let web = Apps.web.client(published, 8000)
+        #expect(web.url == "http://localhost:8000/app?x=1")
+        #expect(web.lines.map(\.0) == ["Then open", "HPCSERVE_SECRET"] && web.lines[1].1 == "s3cr3t")
+        published.urlPath = "/"
+        let board = Apps.tensorboard.client(published, 6006)
+        #expect(board.url == "http://localhost:6006/" && board.lines.count == 1, "no secret: it has no login")
+        let code = Apps.codeServer.client(published, 8080)
+        #expect(code.url == "http://localhost:8080/" && code.lines.contains { $0 == ("Password", "s3cr3t") })
+        #expect([Apps.tensorboard, Apps.web, Apps.codeServer].map(\.laptopPort) == [6006, 8000, 8080])
+    }
+}

@@ -164,6 +164,10 @@ hpcserve_wait_ready() {
     sleep 0.2
   done
 {{if TCP}}
+{{if USER_COMMAND}}
+  ! hpcserve_listens_beyond_loopback "$hpcserve_port" ||
+    hpcserve_die "your --command listens on port $hpcserve_port at an address other hosts can reach (0.0.0.0?), not only 127.0.0.1; give it {host}"
+{{end}}
   hpcserve_say "$hpcserve_app answers on $hpcserve_node port $hpcserve_port (127.0.0.1; the socket is this job's)"
 {{else}}
   hpcserve_say "$hpcserve_app answers on $hpcserve_node at $hpcserve_node_socket"

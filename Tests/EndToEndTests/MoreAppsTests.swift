@@ -131,6 +131,21 @@ extension EndToEnd {
             }
         }
 
+        @Test func aWebCommandThatIgnoresHostIsStoppedWithOneLogLine() throws {
+            let dir = try Cluster.scratch("alice", "web-wide")
+            // http.server without --bind listens on every address of the node.
+            try Cluster.hpcserve(
+                "alice", "script web --command 'python3 -m http.server {port}' -t 10 -o \(dir)/job.sh")
+            let job = try Cluster.submit("alice", dir + "/job.sh")
+            try Cluster.waitFor("job \(job) to fail", seconds: 60) { try Cluster.state("alice", job).0 == "FAILED" }
+            let log = Cluster.log("alice", job)
+            #expect(log.contains("hpcserve: error: your --command listens on port "), "\(log)")
+            #expect(!FileManager.default.fileExists(atPath: "/home/alice/.hpcserve/jobs/\(job)/connection.json"))
+            try Cluster.waitFor("the web app of job \(job) to exit", seconds: 20) {
+                !(try Cluster.liveProcesses("alice")).contains("http.server")
+            }
+        }
+
         @Test func webOnAUnixSocket() throws {
             let dir = try Cluster.scratch("alice", "web-socket")
             // A small HTTP server on the Unix socket it is given.

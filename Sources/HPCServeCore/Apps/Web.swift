@@ -35,12 +35,14 @@ extension Apps {
             notes: [
                 "Your --command is trusted code, placed verbatim like --setup lines: {host} becomes 127.0.0.1,",
                 "{port} the port this job proved is its own, {socket} a socket in a 0700 node-local directory",
-                "(--listen socket). Bind only there: hpcserve cannot stop a command that listens elsewhere.",
+                "(--listen socket). Bind only there: on TCP the job stops a command found listening beyond 127.0.0.1.",
                 "The per-job secret is in its environment as HPCSERVE_SECRET, for an app that can use one.",
             ]
         )
         // In an image, bash there runs the function: on the host it is a shell function of the script.
-        profile.conditions = { values in ["SERVER_FUNCTION": values["CONTAINER_IMAGE"]?.isEmpty != false] }
+        profile.conditions = { values in
+            ["SERVER_FUNCTION": values["CONTAINER_IMAGE"]?.isEmpty != false, "USER_COMMAND": true]
+        }
         profile.templateValues = { spec in
             let command = spec.appValues["WEB_COMMAND"] ?? ""
             guard !command.isEmpty else {

@@ -49,6 +49,8 @@ public enum ScriptRenderer {
             "CONNECT_ID": spec.app.secret == .connectID,
             // The server is a shell function of the script (web's --command), not a program.
             "SERVER_FUNCTION": false,
+            // The server is the user's own command (web): check it kept to 127.0.0.1.
+            "USER_COMMAND": false,
             // --container: the server runs in an Apptainer/Singularity image.
             "CONTAINER": spec.appValues["CONTAINER_IMAGE"]?.isEmpty == false,
         ]

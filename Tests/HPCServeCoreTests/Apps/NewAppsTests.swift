@@ -240,3 +240,35 @@ import Testing
         #expect([Apps.tensorboard, Apps.web, Apps.codeServer].map(\.laptopPort) == [6006, 8000, 8080])
     }
 }
+
+/// web's command is told {host}, but may listen elsewhere: the job checks the kernel's table.
+@Suite struct WebLoopbackCheckTests {
+    @Test(.tags(.shell)) func aListenerBeyondLoopbackIsFoundAndOneOn127001IsNot() throws {
+        let text = try renderScript(appWords("web"))
+        let start = try #require(text.range(of: "hpcserve_listens_beyond_loopback() {"))
+        let end = try #require(text[start.upperBound...].range(of: "\n}\n"))
+        #expect(text.contains("  ! hpcserve_listens_beyond_loopback \"$hpcserve_port\" ||\n"))
+        #expect(!(try renderScript(["jupyter", "--listen", "tcp"])).contains("hpcserve_listens_beyond_loopback"))
+        let dir = try TempDir()
+        defer { dir.cleanup() }
+        let script = """
+            \(text[start.lowerBound..<end.upperBound])
+            hpcserve_uid=$(id -u)
+            python3 -c 'import socket, sys, time
+            socks = []
+            for host in ("0.0.0.0", "127.0.0.1"):
+                s = socket.socket(); s.bind((host, 0)); s.listen(); socks.append(s)
+            print(" ".join(str(s.getsockname()[1]) for s in socks), flush=True)
+            time.sleep(30)' > "$1/ports" &
+            for _ in $(seq 200); do [[ -s $1/ports ]] && break; sleep 0.05; done
+            read -r wide narrow < "$1/ports"
+            hpcserve_listens_beyond_loopback "$wide" && echo "wide found"
+            hpcserve_listens_beyond_loopback "$narrow" || echo "narrow passes"
+            hpcserve_uid=99999; hpcserve_listens_beyond_loopback "$wide" || echo "another user's ignored"
+            kill %1
+            """
+        let r = try runProgram(["bash", "-c", script, "_", dir.path])
+        let seen = r.output.split(separator: "\n")
+        #expect(seen == ["wide found", "narrow passes", "another user's ignored"], "\(r.output)")
+    }
+}

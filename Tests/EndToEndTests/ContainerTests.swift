@@ -83,6 +83,32 @@ extension EndToEnd {
             #expect(!rserver.contains { $0.hasPrefix("--rsession-which-r") }, "the host's R in the image: \(rserver)")
         }
 
+        @Test func codeServerInAContainerChecksItsVersionThereAndGetsItsDataDirectory() throws {
+            let dir = try Cluster.scratch("alice", "container-code-server")
+            try Self.installStandIn(dir: dir)
+            try CodeServerOnTheCluster.installStandIn(dir: dir, version: "4.96.4")
+            let out = try MoreAppsOnTheCluster.submit(
+                "code-server --container cs.sif -t 10 --setup 'export PATH=\(dir)/bin:$PATH'", dir: dir)
+            let job = try #require(out["job_id"] as? Int).description
+            defer { _ = try? Cluster.on("login", "alice", "hpcserve stop \(job)") }
+            let command = try #require(out["laptop_command"] as? String)
+            let password = try #require(out["token"] as? String)
+            let check = try MoreAppsOnTheCluster.throughLaptopCommand(
+                command, laptopPort: 8080, path: "/check?password=\(password)", dir: dir)
+            #expect(check.status == "200")
+            let conn = try Cluster.connection("alice", job)
+            let nodeDir = ((try #require(conn["socket"] as? String)) as NSString).deletingLastPathComponent
+            let binds = [
+                "exec", "--bind", "/home/alice/.local/share/code-server", "--bind", nodeDir, "--bind",
+                "/home/alice/.hpcserve/jobs/\(job)", "cs.sif", "code-server",
+            ]
+            // Two runs in the image: the version check, then the server.
+            let args = try Self.lines(dir + "/apptainer-args")
+            #expect(Array(args.prefix(10)) == binds + ["--version"], "\(args)")
+            #expect(Array(args.dropFirst(10).prefix(11)) == binds + ["--config", "\(nodeDir)/code-server.yaml"])
+            #expect(!args.joined().contains(password))
+        }
+
         @Test func webInAContainerRunsTheCommandWithBashThere() throws {
             let dir = try Cluster.scratch("alice", "container-web")
             try Self.installStandIn(dir: dir)

@@ -27,8 +27,10 @@ public enum EmbeddedTemplates {
     }
 
     /// Every embedded template's file name.
-    public static let names = ["jupyter.sh", "rstudio.sh", "paraview.sh", "runtime.sh", "runtime-tcp.sh",
-                               "relay.py", "runtime-reverse.sh", "functions.sh", "tunnels.sh", "license.sh",
-                               "reverse-tunnel.sh", "tensorboard.sh", "web.sh",
-                               "code-server.sh", "container.sh"]
+    public static let names = [
+        "jupyter.sh", "rstudio.sh", "paraview.sh", "runtime.sh", "runtime-tcp.sh",
+        "relay.py", "runtime-reverse.sh", "functions.sh", "tunnels.sh", "license.sh",
+        "reverse-tunnel.sh", "tensorboard.sh", "web.sh",
+        "code-server.sh", "container.sh",
+    ]
 }

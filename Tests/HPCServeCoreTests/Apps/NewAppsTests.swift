@@ -132,12 +132,14 @@ import Testing
     }
 
     /// The version check as the job runs it, against stand-in `code-server --version` outputs.
-    @Test(.tags(.shell), arguments: [
-        ("4.14.1 abc123 with Code 1.79.2", true), ("4.96.4 def with Code 1.96.4", true), ("10.0.0 x", true),
-        ("4.100.0-rc.1 x", true), ("4.14.10 x", true), ("4.2.0 x", false),
-        ("4.14.0 abc with Code 1.79.2", false), ("4.9.1 abc", false), ("3.12.0", false), ("", false),
-        ("garbage", false),
-    ])
+    @Test(
+        .tags(.shell),
+        arguments: [
+            ("4.14.1 abc123 with Code 1.79.2", true), ("4.96.4 def with Code 1.96.4", true), ("10.0.0 x", true),
+            ("4.100.0-rc.1 x", true), ("4.14.10 x", true), ("4.2.0 x", false),
+            ("4.14.0 abc with Code 1.79.2", false), ("4.9.1 abc", false), ("3.12.0", false), ("", false),
+            ("garbage", false),
+        ])
     func theVersionCheckAcceptsOnly4141AndLater(_ output: String, _ accepted: Bool) throws {
         let text = try renderScript(["code-server"])
         let start = try #require(text.range(of: "hpcserve_prepare_app() {\n"))
@@ -198,11 +200,13 @@ import Testing
     }
 
     /// The runtime's choice, run: apptainer when there is one, else singularity, else one error line.
-    @Test(.tags(.shell), arguments: [
-        (["apptainer", "singularity"], "apptainer exec --bind /n/run:/run --bind /n --bind /s IMG X"),
-        (["singularity"], "singularity exec --bind /n/run:/run --bind /n --bind /s IMG X"),
-        ([], "died: --container needs apptainer or singularity on node01; add --module NAME (e.g. apptainer)"),
-    ])
+    @Test(
+        .tags(.shell),
+        arguments: [
+            (["apptainer", "singularity"], "apptainer exec --bind /n/run:/run --bind /n --bind /s IMG X"),
+            (["singularity"], "singularity exec --bind /n/run:/run --bind /n --bind /s IMG X"),
+            ([], "died: --container needs apptainer or singularity on node01; add --module NAME (e.g. apptainer)"),
+        ])
     func apptainerThenSingularity(_ present: [String], _ expected: String) throws {
         let text = try renderScript(["jupyter", "--container", "IMG X"])
         let start = try #require(text.range(of: "hpcserve_use_container() {"))

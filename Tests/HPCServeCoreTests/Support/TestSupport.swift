@@ -156,8 +156,9 @@ func expectSnapshot(_ actual: String, named name: String, sourceLocation: Source
     }
     guard let expected = try? String(contentsOf: file, encoding: .utf8) else {
         Issue.record(
-            Comment(rawValue: "no snapshot \(name); run HPCSERVE_RECORD=1 swift test and review "
-                + "Tests/HPCServeCoreTests/Snapshots/\(name)"),
+            Comment(
+                rawValue: "no snapshot \(name); run HPCSERVE_RECORD=1 swift test and review "
+                    + "Tests/HPCServeCoreTests/Snapshots/\(name)"),
             sourceLocation: sourceLocation)
         return
     }
@@ -168,8 +169,9 @@ func expectSnapshot(_ actual: String, named name: String, sourceLocation: Source
         let exp = line < e.count ? String(e[line]) : "<end>"
         let act = line < a.count ? String(a[line]) : "<end>"
         Issue.record(
-            Comment(rawValue: "\(name) differs from its snapshot at line \(line + 1):\n  expected: \(exp)\n  actual:   "
-                + "\(act)\n(re-record with HPCSERVE_RECORD=1 if the change is intended)"),
+            Comment(
+                rawValue: "\(name) differs from its snapshot at line \(line + 1):\n  expected: \(exp)\n  actual:   "
+                    + "\(act)\n(re-record with HPCSERVE_RECORD=1 if the change is intended)"),
             sourceLocation: sourceLocation)
     }
 }

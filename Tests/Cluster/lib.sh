@@ -11,6 +11,9 @@ TB_HOSTS=(login node01 node02)    # login: slurmctld + sshd ; nodeNN: slurmd + s
 declare -A TB_IP=([login]=10.77.0.10 [node01]=10.77.0.11 [node02]=10.77.0.12)
 TB_COMPUTE=(node01 node02)
 TB_USERS=(alice bob)
+# local users of "the laptop" (the root network namespace), see up
+TB_LAPTOP_USERS=(lap1 lap2)
+TB_LAPTOP_HOME=/var/lib/hpcserve-laptop
 
 TB_STATE=/var/lib/hpcserve-testbed   # persistent: ssh host keys, sshd configs, knobs, policy
 TB_RUN=/run/hpcserve-testbed         # runtime: pid files, persistent UTS-namespace handles

@@ -12,7 +12,7 @@ _hpcserve() {
     words=("${COMP_WORDS[@]}") cword=$COMP_CWORD
   fi
   if ((cword == 1)); then
-    _hpcserve_reply 'jupyter rstudio paraview tensorboard code-server web watch list stop script snippet completions help --help -h version --version' "$cur"
+    _hpcserve_reply 'jupyter rstudio paraview tensorboard code-server web watch list stop script snippet proxy ssh-config config doctor completions help --help -h version --version' "$cur"
     return
   fi
   local command=${words[1]}
@@ -46,7 +46,7 @@ _hpcserve() {
           _hpcserve_files "$cur"; return ;;
         --time | -t | --account | -A | --qos | -q | --cpus-per-task | -c | --mem | --gpus | -G | --gres | --job-name | -J | --constraint | -C | --reservation | --module | --setup | --ready-timeout | --login-host | --laptop-port) return ;;
       esac
-      _hpcserve_reply '--time -t --partition -p --account -A --qos -q --cpus-per-task -c --mem --gpus -G --gres --job-name -J --constraint -C --reservation --shared --module --setup --listen --reverse-tunnel --ready-timeout --template --classic --container --detach --cancel-on-exit --json --login-host --laptop-port --help -h' "$cur" ;;
+      _hpcserve_reply '--time -t --partition -p --account -A --qos -q --cpus-per-task -c --mem --gpus -G --gres --job-name -J --constraint -C --reservation --shared --module --setup --listen --reverse-tunnel --ready-timeout --template --classic --container --detach --cancel-on-exit --json --login-host --laptop-port --no-browser --help -h' "$cur" ;;
     rstudio)
       case $prev in
         --partition | -p)
@@ -59,7 +59,7 @@ _hpcserve() {
           _hpcserve_files "$cur"; return ;;
         --time | -t | --account | -A | --qos | -q | --cpus-per-task | -c | --mem | --gpus | -G | --gres | --job-name | -J | --constraint | -C | --reservation | --module | --setup | --ready-timeout | --login-host | --laptop-port) return ;;
       esac
-      _hpcserve_reply '--time -t --partition -p --account -A --qos -q --cpus-per-task -c --mem --gpus -G --gres --job-name -J --constraint -C --reservation --shared --module --setup --listen --reverse-tunnel --ready-timeout --template --container --detach --cancel-on-exit --json --login-host --laptop-port --help -h' "$cur" ;;
+      _hpcserve_reply '--time -t --partition -p --account -A --qos -q --cpus-per-task -c --mem --gpus -G --gres --job-name -J --constraint -C --reservation --shared --module --setup --listen --reverse-tunnel --ready-timeout --template --container --detach --cancel-on-exit --json --login-host --laptop-port --no-browser --help -h' "$cur" ;;
     paraview)
       case $prev in
         --partition | -p)
@@ -70,7 +70,7 @@ _hpcserve() {
           _hpcserve_files "$cur"; return ;;
         --time | -t | --account | -A | --qos | -q | --cpus-per-task | -c | --mem | --gpus | -G | --gres | --job-name | -J | --constraint | -C | --reservation | --module | --setup | --ready-timeout | --ranks | --login-host | --laptop-port) return ;;
       esac
-      _hpcserve_reply '--time -t --partition -p --account -A --qos -q --cpus-per-task -c --mem --gpus -G --gres --job-name -J --constraint -C --reservation --shared --module --setup --listen --reverse-tunnel --ready-timeout --template --ranks --detach --cancel-on-exit --json --login-host --laptop-port --help -h' "$cur" ;;
+      _hpcserve_reply '--time -t --partition -p --account -A --qos -q --cpus-per-task -c --mem --gpus -G --gres --job-name -J --constraint -C --reservation --shared --module --setup --listen --reverse-tunnel --ready-timeout --template --ranks --detach --cancel-on-exit --json --login-host --laptop-port --no-browser --help -h' "$cur" ;;
     tensorboard)
       case $prev in
         --partition | -p)
@@ -83,7 +83,7 @@ _hpcserve() {
           _hpcserve_files "$cur"; return ;;
         --time | -t | --account | -A | --qos | -q | --cpus-per-task | -c | --mem | --gpus | -G | --gres | --job-name | -J | --constraint | -C | --reservation | --module | --setup | --ready-timeout | --login-host | --laptop-port) return ;;
       esac
-      _hpcserve_reply '--time -t --partition -p --account -A --qos -q --cpus-per-task -c --mem --gpus -G --gres --job-name -J --constraint -C --reservation --shared --module --setup --listen --reverse-tunnel --ready-timeout --template --logdir --detach --cancel-on-exit --json --login-host --laptop-port --help -h' "$cur" ;;
+      _hpcserve_reply '--time -t --partition -p --account -A --qos -q --cpus-per-task -c --mem --gpus -G --gres --job-name -J --constraint -C --reservation --shared --module --setup --listen --reverse-tunnel --ready-timeout --template --logdir --detach --cancel-on-exit --json --login-host --laptop-port --no-browser --help -h' "$cur" ;;
     code-server)
       case $prev in
         --partition | -p)
@@ -96,7 +96,7 @@ _hpcserve() {
           _hpcserve_files "$cur"; return ;;
         --time | -t | --account | -A | --qos | -q | --cpus-per-task | -c | --mem | --gpus | -G | --gres | --job-name | -J | --constraint | -C | --reservation | --module | --setup | --ready-timeout | --login-host | --laptop-port) return ;;
       esac
-      _hpcserve_reply '--time -t --partition -p --account -A --qos -q --cpus-per-task -c --mem --gpus -G --gres --job-name -J --constraint -C --reservation --shared --module --setup --listen --reverse-tunnel --ready-timeout --template --container --detach --cancel-on-exit --json --login-host --laptop-port --help -h' "$cur" ;;
+      _hpcserve_reply '--time -t --partition -p --account -A --qos -q --cpus-per-task -c --mem --gpus -G --gres --job-name -J --constraint -C --reservation --shared --module --setup --listen --reverse-tunnel --ready-timeout --template --container --detach --cancel-on-exit --json --login-host --laptop-port --no-browser --help -h' "$cur" ;;
     web)
       case $prev in
         --partition | -p)
@@ -109,13 +109,13 @@ _hpcserve() {
           _hpcserve_files "$cur"; return ;;
         --time | -t | --account | -A | --qos | -q | --cpus-per-task | -c | --mem | --gpus | -G | --gres | --job-name | -J | --constraint | -C | --reservation | --module | --setup | --ready-timeout | --command | --probe-path | --url-path | --login-host | --laptop-port) return ;;
       esac
-      _hpcserve_reply '--time -t --partition -p --account -A --qos -q --cpus-per-task -c --mem --gpus -G --gres --job-name -J --constraint -C --reservation --shared --module --setup --listen --reverse-tunnel --ready-timeout --template --command --probe-path --url-path --container --detach --cancel-on-exit --json --login-host --laptop-port --help -h' "$cur" ;;
+      _hpcserve_reply '--time -t --partition -p --account -A --qos -q --cpus-per-task -c --mem --gpus -G --gres --job-name -J --constraint -C --reservation --shared --module --setup --listen --reverse-tunnel --ready-timeout --template --command --probe-path --url-path --container --detach --cancel-on-exit --json --login-host --laptop-port --no-browser --help -h' "$cur" ;;
     watch)
       case $prev in
         --login-host | --laptop-port) return ;;
       esac
       if [[ $cur != -* ]]; then _hpcserve_reply "$(squeue --me -h -o %i 2>/dev/null)" "$cur"; return; fi
-      _hpcserve_reply '--detach --cancel-on-exit --json --login-host --laptop-port --help -h' "$cur" ;;
+      _hpcserve_reply '--detach --cancel-on-exit --json --login-host --laptop-port --no-browser --help -h' "$cur" ;;
     list)
       _hpcserve_reply '--all --json --help -h' "$cur" ;;
     stop)
@@ -223,11 +223,37 @@ _hpcserve() {
         --port | --host | --insecure-tcp-port | --laptop-port) return ;;
       esac
       _hpcserve_reply '--port --host --socket --insecure-tcp-port --laptop-port --help -h' "$cur" ;;
+    proxy)
+      case $prev in
+        --partition | -p)
+          _hpcserve_reply "$(sinfo -h -o %R 2>/dev/null)" "$cur"; return ;;
+        --time | -t | --account | -A | --qos | -q | --cpus-per-task | -c | --mem | --gpus | -G | --gres | --constraint | -C | --reservation) return ;;
+      esac
+      _hpcserve_reply '--time -t --partition -p --account -A --qos -q --cpus-per-task -c --mem --gpus -G --gres --constraint -C --reservation --shared --help -h' "$cur" ;;
+    ssh-config)
+      case $prev in
+        --partition | -p)
+          _hpcserve_reply "$(sinfo -h -o %R 2>/dev/null)" "$cur"; return ;;
+        --name | --login-host | --time | -t | --account | -A | --qos | -q | --cpus-per-task | -c | --mem | --gpus | -G | --gres | --constraint | -C | --reservation) return ;;
+      esac
+      _hpcserve_reply '--name --login-host --time -t --partition -p --account -A --qos -q --cpus-per-task -c --mem --gpus -G --gres --constraint -C --reservation --shared --help -h' "$cur" ;;
+    config)
+      case $prev in
+        --partition | -p)
+          _hpcserve_reply "$(sinfo -h -o %R 2>/dev/null)" "$cur"; return ;;
+        --listen)
+          _hpcserve_reply 'socket tcp' "$cur"; return ;;
+        --login-host | --account | -A | --qos | -q | --time | -t | --module | --setup | --laptop-port) return ;;
+      esac
+      if [[ $cur != -* ]]; then _hpcserve_reply 'jupyter rstudio paraview tensorboard code-server web' "$cur"; return; fi
+      _hpcserve_reply '--login-host --partition -p --account -A --qos -q --time -t --module --setup --listen --reverse-tunnel --laptop-port --help -h' "$cur" ;;
+    doctor)
+      _hpcserve_reply '--node --help -h' "$cur" ;;
     completions)
       if [[ $cur != -* ]]; then _hpcserve_reply 'bash zsh fish' "$cur"; return; fi
       _hpcserve_reply '--help -h' "$cur" ;;
     help)
-      if [[ $cur != -* ]]; then _hpcserve_reply 'jupyter rstudio paraview tensorboard code-server web watch list stop script snippet completions help version' "$cur"; return; fi
+      if [[ $cur != -* ]]; then _hpcserve_reply 'jupyter rstudio paraview tensorboard code-server web watch list stop script snippet proxy ssh-config config doctor completions help version' "$cur"; return; fi
       _hpcserve_reply '--help -h' "$cur" ;;
     version)
       _hpcserve_reply '--help -h' "$cur" ;;

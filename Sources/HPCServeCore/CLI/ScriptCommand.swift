@@ -180,6 +180,7 @@ public enum ScriptCommand {
 
     static func prepare(app: AppProfile, parsed: ParsedArguments, context: Context) throws -> Prepared {
         try noStrayArguments(parsed)
+        let parsed = try Configuration.load(context).applied(to: parsed, app: app)
         let (text, paths) = try render(app: app, parsed: parsed, context: context)
         let value = parsed.value("--output")
         let output = try value.map { context.absolute(try Validate.path($0, option: "--output")) }

@@ -13,7 +13,6 @@ public struct PollPolicy: Sendable, Equatable {
     public var unreachableMax = 60.0
     /// How often connection.json is looked at (a local stat: free for the scheduler).
     public var file = 0.5
-    /// How often the scheduler's start estimate may be shown fresh.
     public init() {}
 }
 
@@ -52,6 +51,7 @@ public struct WatchState: Sendable {
     public private(set) var unreachable = false
     private var lastNode = ""
     private var lastReason = ""
+    private var lastEstimate = ""
 
     public init(policy: PollPolicy = PollPolicy(), now: Double) {
         self.policy = policy
@@ -99,9 +99,12 @@ public struct WatchState: Sendable {
         if status.state == "PENDING" || status.state == "REQUEUED" || status.nodes.isEmpty {
             let wasPending: Bool
             if case .pending = phase { wasPending = true } else { wasPending = false }
-            if !wasPending || status.reason != lastReason {
+            // A new reason, or a new start estimate from the same squeue answer (no extra call).
+            let newEstimate = status.startTime != lastEstimate && !["", "N/A"].contains(status.startTime)
+            if !wasPending || status.reason != lastReason || newEstimate {
                 events.append(.pending(reason: status.reason, startEstimate: status.startTime))
             }
+            lastEstimate = status.startTime
             // Back off while pending: the scheduler is shared, and nothing changes fast.
             interval = wasPending ? min(interval * policy.growth, policy.pendingMax) : policy.pendingFirst
             phase = .pending(reason: status.reason)

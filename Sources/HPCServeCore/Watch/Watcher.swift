@@ -15,6 +15,10 @@ public struct WatchOptions: Sendable {
     public var loginHost: String
     public var user: String
     public var policy = PollPolicy()
+    /// Whether the forward may ssh to the node (`HPCSERVE_NODE_SSH`).
+    public var nodeSSH = NodeSSH.auto
+    /// sshd on the nodes, for the way through the job (`HPCSERVE_SSHD`).
+    public var sshd = "/usr/sbin/sshd"
     /// Seconds between checks that the forward is still alive.
     public var tunnelCheck = 10.0
     public init(loginHost: String, user: String) {
@@ -50,6 +54,7 @@ struct Watcher {
         var lastTunnelCheck = start
         var lastLeft = ""
         var lastHint = start
+        var walltime = WalltimeWarnings()
         while true {
             if context.interrupts.fired {
                 status.finish()
@@ -59,6 +64,13 @@ struct Watcher {
             if now >= state.nextSqueue {
                 let query = try await slurm.query(job)
                 if case .found(let s) = query { lastLeft = s.timeLeft }
+                if case .found(let s) = query, s.state == "RUNNING", let mark = walltime.observe(timeLeft: s.timeLeft) {
+                    // One line and, on a terminal, the bell: the job is stopped at its limit.
+                    status.note(
+                        "job \(job) has \(s.timeLeft) left (under \(mark / 60) minutes) before its time limit; "
+                            + "save your work")
+                    if context.isTerminal { context.output.stderr("\u{7}") }
+                }
                 for event in state.observe(query, at: now) {
                     if let code = try await handle(
                         event, start: start, timeLeft: lastLeft, tunnel: &tunnel, served: &served)
@@ -160,9 +172,37 @@ struct Watcher {
         // Reuse a live forward (a reattaching `watch`, or one made before) unless the job moved.
         let tunnel = Tunnel(
             runner: context.runner, directory: directory, node: info.node, target: info.target, serverPID: info.pid)
-        if existing.map({ $0.node == info.node }) ?? true, await tunnel.isAlive() { return tunnel }
-        try await tunnel.open()
-        return tunnel
+        if existing.map({ $0.node == info.node }) ?? true, await tunnel.isAlive() { return existing ?? tunnel }
+        var through = JobSSH(job: job, directory: directory, node: info.node)
+        through.sshd = options.sshd
+        switch options.nodeSSH {
+        case .yes:
+            try await tunnel.open()
+            return tunnel
+        case .no:
+            try await through.prepare(runner: context.runner)
+            var viaJob = tunnel
+            viaJob.via = through
+            try await viaJob.open()
+            return viaJob
+        case .auto:
+            do {
+                try await tunnel.open()
+                return tunnel
+            } catch TunnelError.failed(_, let direct) {
+                status.note("ssh to \(info.node) failed (\(direct)); going through the job (srun --overlap)")
+                try await through.prepare(runner: context.runner)
+                var viaJob = tunnel
+                viaJob.via = through
+                do {
+                    try await viaJob.open()
+                } catch TunnelError.failed(_, let message) {
+                    throw TunnelError.failed(
+                        node: info.node, message: "\(direct), and through the job (srun --overlap): \(message)")
+                }
+                return viaJob
+            }
+        }
     }
 
     struct Report {

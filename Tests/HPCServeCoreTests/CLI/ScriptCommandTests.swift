@@ -392,6 +392,8 @@ struct ScriptSections {
         (["watch", "--help"], "help-watch.txt"),
         (["list", "--help"], "help-list.txt"),
         (["stop", "--help"], "help-stop.txt"),
+        (["config", "--help"], "help-config.txt"),
+        (["doctor", "--help"], "help-doctor.txt"),
         (["completions", "--help"], "help-completions.txt"),
     ])
     func helpMatchesItsSnapshotAndHasExamples(_ words: [String], _ file: String) async {

@@ -655,6 +655,18 @@ final class ParallelResults<R: Sendable>: @unchecked Sendable {
                 switch path[0] {
                 case "script", "snippet":
                     covered = reached.contains("\(path[0]) \(path[1]) \(option.key)")
+                case "proxy", "ssh-config":
+                    // The same job options (and checks) as the scripts'; ssh-config's own in ProxyCommandTests.
+                    covered =
+                        reached.contains("script jupyter \(option.key)")
+                        || ProxyCommandTests.ownValueOptions.contains(option.key)
+                case "config":
+                    // config checks its values with the same code as a job's (ConfigKey.check runs the
+                    // job option's apply): the script's coverage is its coverage; ConfigurationTests
+                    // also gives it hostile values.
+                    covered =
+                        reached.contains("script jupyter \(option.key)")
+                        || Self.watcherValueOptions.contains(option.key)
                 default:
                     let asScript =
                         Apps.named(path[0]).map { reached.contains("script \($0.name) \(option.key)") }

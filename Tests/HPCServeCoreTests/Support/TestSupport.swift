@@ -36,6 +36,7 @@ func runCLI(_ args: [String], home: String = "/home/alice", extraEnv: [String: S
 {
     var env = [
         "HOME": home, "NO_COLOR": "1", "COLUMNS": "80", "TERM": "dumb", "XDG_CONFIG_HOME": "/nonexistent-config",
+        "HPCSERVE_SITE_CONFIG": "/nonexistent-site-config",
     ]
     env.merge(extraEnv) { $1 }
     let out = CapturedOutput()

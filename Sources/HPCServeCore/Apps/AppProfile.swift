@@ -84,6 +84,9 @@ public struct AppProfile: Sendable {
     public var templateValues: @Sendable (JobSpec) throws -> [String: String] = { _ in [:] }
 
     public var templateName: String { name + ".sh" }
+
+    /// Whether the app takes `--container IMAGE`.
+    public var runsInContainer: Bool { options.contains { $0.key == Apps.containerOption.key } }
 }
 
 public enum Apps {

@@ -26,7 +26,7 @@ TB_AKC=$TB_STATE/bin/keys-if-job
 # JupyterLab "site module": a venv (Debian's python refuses `pip install`, PEP 668), linked
 # into /usr/local/bin, which is on PATH for runuser -l, ssh sessions and (inherited) jobs.
 TB_VENV=/opt/hpcserve-testbed/jupyter
-TB_VENV_LINKS=(jupyter jupyter-lab)
+TB_VENV_LINKS=(jupyter jupyter-lab tensorboard)
 TB_HOSTS_BEGIN='# BEGIN hpcserve-testbed (written by Tests/Cluster/up, removed by down)'
 TB_HOSTS_END='# END hpcserve-testbed'
 

@@ -35,8 +35,9 @@ public enum ConfigCommand {
         command.argument = .words(Apps.all.map(\.name))
         command.notes = [
             "node_ssh (yes, no or auto): whether the forward may ssh to compute nodes (auto: directly, and through "
-                + "the job with srun --overlap when the node refuses). container is checked and shown, but nothing "
-                + "uses it yet."
+                + "the job with srun --overlap when the node refuses). container (--container) applies to the apps "
+                + "that can run in one: " + Apps.all.filter(\.runsInContainer).map(\.name).joined(separator: ", ")
+                + "."
         ]
         command.examples = [
             "hpcserve config",

@@ -45,9 +45,9 @@ public enum WatchCommand {
         command.optionGroups = ScriptCommand.jobOptionGroups(app) + [OptionGroup("Watch options", watchOptions)]
         command.notes = [ScriptCommand.passthroughNote(app)]
         command.examples = [
-            "hpcserve \(app.name) --time 2:00:00",
-            "hpcserve \(app.name) -t 8:00:00 -p gpu -G 1 --module \(app.exampleModule) --detach",
-            "hpcserve \(app.name) -t 30 --json --cancel-on-exit",
+            "hpcserve \(app.name)\(app.exampleArguments) --time 2:00:00",
+            "hpcserve \(app.name)\(app.exampleArguments) -t 8:00:00 -p gpu -G 1 --module \(app.exampleModule) --detach",
+            "hpcserve \(app.name)\(app.exampleArguments) -t 30 --json --cancel-on-exit",
         ]
         return command
     }

@@ -123,9 +123,14 @@ public struct Configuration: Sendable {
                 value, _ in String(try Validate.port(value, option: "laptop_port"))
             },
             ConfigKey(
-                name: "container", flag: nil, repeatable: false, isSwitch: false
-            ) { value, _ in
-                try Validate.charset(value, option: "container", allowed: "_.-/:+@~=", what: "container image")
+                name: "container", flag: "--container", repeatable: false, isSwitch: false
+            ) { value, app in
+                if let app, !app.runsInContainer {
+                    throw UsageError(
+                        "\(app.title) cannot run in a container (--container is for "
+                            + Apps.all.filter(\.runsInContainer).map(\.name).joined(separator: ", ") + ")")
+                }
+                return try Validate.containerImage(value, option: "container")
             },
         ]
     }()
@@ -290,7 +295,9 @@ public struct Configuration: Sendable {
         var out: [Setting] = []
         for file in [site, user] {
             out += (file.sections["defaults"] ?? []).filter { setting in
-                // [defaults] may say listen = socket; an app that cannot is left to its own default.
+                // [defaults] may say listen = socket, or name a container; an app that cannot is left
+                // to its own default.
+                if setting.key == "container", let app { return app.runsInContainer }
                 guard setting.key == "listen", let app, let mode = ListenMode(rawValue: setting.value) else {
                     return true
                 }

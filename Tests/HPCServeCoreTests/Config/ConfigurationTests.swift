@@ -59,7 +59,7 @@ import Testing
         #expect(row(r.stdout, "login_host") == ["login.example.org \(files.site):3"])
         #expect(row(r.stdout, "account") == ["site-acct \(files.site):9"], "[jupyter] applies to jupyter")
         #expect(row(r.stdout, "node_ssh") == ["- (not set)"])
-        #expect(row(r.stdout, "container") == ["- (not set) (not used yet)"])
+        #expect(row(r.stdout, "container") == ["- (not set)"])
         #expect(row(r.stdout, "module") == ["site/1 \(files.site):6", "user/1 \(files.user):3"], "modules add up")
 
         r = await runCLI(["config"], extraEnv: env)
@@ -124,6 +124,8 @@ import Testing
         ("[defaults]\nnode_ssh = maybe\n", 2, "node_ssh: 'maybe' is not one of: yes, no, auto"),
         ("[defaults]\nlaptop_port = 99999\n", 2, "laptop_port: laptop_port value '99999' is not a whole number"),
         ("[defaults]\nmodule = $(reboot)\n", 2, "module: --module value '$(reboot)' is not a valid module name"),
+        ("[tensorboard]\ncontainer = tb.sif\n", 2, "container: TensorBoard cannot run in a container"),
+        ("[defaults]\ncontainer = -x.sif\n", 2, "container: container value '-x.sif' starts with '-'"),
     ])
     func badLinesAreErrorsWithFileAndLine(_ text: String, _ line: Int, _ message: String) async throws {
         let files = try Files(site: text, user: nil)
@@ -143,6 +145,22 @@ import Testing
                 "hpcserve: warning: \(files.user):2: unknown key 'partiton', ignored; did you mean 'partition'?\n"))
         #expect(r.stderr.contains("\(files.user):3: unknown section [jupyterr], its settings are ignored"))
         #expect(row(r.stdout, "partition") == ["- (not set)"] && row(r.stdout, "time") == ["- (not set)"])
+    }
+
+    /// container in [defaults] is for the apps that can run in one; the others leave it.
+    @Test func aDefaultContainerReachesTheAppsThatCanRunInOne() async throws {
+        let files = try Files(site: "[defaults]\ncontainer = /images/lab.sif\n", user: nil)
+        defer { files.dir.cleanup() }
+        try await withHome { home in
+            var r = await runCLI(["script", "jupyter", "-t", "10"], home: home, extraEnv: files.env)
+            #expect(r.code == .success && r.stdout.contains("hpcserve_container_image=/images/lab.sif\n"), "\(r)")
+            r = await runCLI(["script", "jupyter", "--container", "mine.sif"], home: home, extraEnv: files.env)
+            #expect(r.stdout.contains("hpcserve_container_image=mine.sif\n"), "the command line wins")
+            r = await runCLI(["script", "tensorboard", "--logdir", "r"], home: home, extraEnv: files.env)
+            #expect(r.code == .success && !r.stdout.contains("hpcserve_container"), "\(r.stderr)")
+            r = await runCLI(["config", "tensorboard"], home: home, extraEnv: files.env)
+            #expect(row(r.stdout, "container") == ["- (not set)"])
+        }
     }
 
     /// listen = socket in [defaults] is for the apps that can; ParaView keeps TCP.

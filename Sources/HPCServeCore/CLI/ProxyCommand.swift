@@ -135,7 +135,8 @@ public enum ProxyCommand {
             context.note("submitted shell job \(job); log: \(paths.log(jobID: job))")
             found = (job, "PENDING", "")
         }
-        guard var (job, _, node) = found else { return .software }
+        guard let (job, _, nodeFound) = found else { return .software }
+        var node = nodeFound
         // Waits, gently: 1 s doubling to 30 s; progress on stderr (VS Code shows it in its log).
         var interval = 1.0
         var last = ""

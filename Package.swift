@@ -7,7 +7,8 @@ import PackageDescription
 // the files and the apps agree). A list, not a directory listing: SwiftPM caches the manifest.
 let templates = [
     "jupyter.sh", "rstudio.sh", "paraview.sh", "runtime.sh", "runtime-tcp.sh", "relay.py",
-    "runtime-reverse.sh", "functions.sh", "tunnels.sh", "license.sh", "reverse-tunnel.sh",
+    "runtime-reverse.sh", "functions.sh", "tunnels.sh", "license.sh", "reverse-tunnel.sh", "tensorboard.sh",
+    "web.sh", "code-server.sh", "container.sh",
 ]
 
 var package = Package(

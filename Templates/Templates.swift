@@ -9,6 +9,10 @@ public enum EmbeddedTemplates {
         case "jupyter.sh": bytes = PackageResources.jupyter_sh
         case "rstudio.sh": bytes = PackageResources.rstudio_sh
         case "paraview.sh": bytes = PackageResources.paraview_sh
+        case "tensorboard.sh": bytes = PackageResources.tensorboard_sh
+        case "web.sh": bytes = PackageResources.web_sh
+        case "code-server.sh": bytes = PackageResources.code_server_sh
+        case "container.sh": bytes = PackageResources.container_sh
         case "runtime.sh": bytes = PackageResources.runtime_sh
         case "runtime-tcp.sh": bytes = PackageResources.runtime_tcp_sh
         case "relay.py": bytes = PackageResources.relay_py
@@ -23,7 +27,10 @@ public enum EmbeddedTemplates {
     }
 
     /// Every embedded template's file name.
-    public static let names = ["jupyter.sh", "rstudio.sh", "paraview.sh", "runtime.sh", "runtime-tcp.sh",
-                               "relay.py", "runtime-reverse.sh", "functions.sh", "tunnels.sh", "license.sh",
-                               "reverse-tunnel.sh"]
+    public static let names = [
+        "jupyter.sh", "rstudio.sh", "paraview.sh", "runtime.sh", "runtime-tcp.sh",
+        "relay.py", "runtime-reverse.sh", "functions.sh", "tunnels.sh", "license.sh",
+        "reverse-tunnel.sh", "tensorboard.sh", "web.sh",
+        "code-server.sh", "container.sh",
+    ]
 }

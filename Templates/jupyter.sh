@@ -14,9 +14,9 @@ hpcserve_setup() {
 hpcserve_launch() {
   JUPYTER_TOKEN_FILE=$hpcserve_node_dir/token JUPYTER_RUNTIME_DIR=$hpcserve_node_dir/runtime \
 {{if CLASSIC}}
-    hpcserve_start jupyter notebook --no-browser --ServerApp.port_retries=0 \
+    hpcserve_start {{CONTAINER_PREFIX}}jupyter notebook --no-browser --ServerApp.port_retries=0 \
 {{else}}
-    hpcserve_start jupyter lab --no-browser --ServerApp.port_retries=0 \
+    hpcserve_start {{CONTAINER_PREFIX}}jupyter lab --no-browser --ServerApp.port_retries=0 \
 {{end}}
 {{if TCP}}
     --ip=127.0.0.1 --port="$hpcserve_port"
@@ -26,8 +26,12 @@ hpcserve_launch() {
 }
 
 hpcserve_prepare_app() {
+{{if CONTAINER}}
+  hpcserve_use_container "$hpcserve_node_dir"   # jupyter is in the image
+{{else}}
   command -v jupyter >/dev/null 2>&1 ||
     hpcserve_die "jupyter is not on PATH on $hpcserve_node; add --module NAME or --setup 'source VENV/bin/activate'"
+{{end}}
   # The token file (not in the environment kernels inherit) must not end in a newline.
   printf '%s' "$hpcserve_secret" >"$hpcserve_node_dir/token" || hpcserve_die "cannot write the token file"
 {{if CLASSIC}}

@@ -12,7 +12,7 @@ hpcserve_setup() {
 # ==== RStudio Server: the server command, then what it needs ==================
 # rserver runs as you; its data, database, cookie key and password helper are this job's own.
 hpcserve_launch() {
-  TMPDIR=$rstudio_tmp hpcserve_start rserver \
+  TMPDIR=$rstudio_tmp hpcserve_start {{CONTAINER_PREFIX}}rserver \
     --server-user="$rstudio_user" \
     --server-daemonize=0 \
     --server-data-dir="$rstudio_data" \
@@ -31,12 +31,21 @@ hpcserve_launch() {
 }
 
 hpcserve_prepare_app() {
+{{if not CONTAINER}}
   command -v rserver >/dev/null 2>&1 ||
     hpcserve_die "rserver is not on PATH on $hpcserve_node; add --module NAME (e.g. rstudio-server) or a --setup line that provides it"
+{{end}}
   rstudio_user=$(id -un)
   rstudio_data=$hpcserve_node_dir/rstudio-data     # rserver's sockets and state: node-local, private
   rstudio_tmp=$hpcserve_node_dir/tmp               # a private /tmp for rsession
   mkdir -p "$rstudio_data" "$rstudio_tmp" "$hpcserve_node_dir/rstudio-db" || hpcserve_die "cannot create $hpcserve_node_dir"
+{{if CONTAINER}}
+  # The rocker recipe: this job's own writable /run, /tmp and /var/lib/rstudio-server in the image
+  # (the sqlite database.conf below is given with --database-config-file).
+  mkdir -p "$hpcserve_node_dir/rstudio-run" "$hpcserve_node_dir/rstudio-var-lib" || hpcserve_die "cannot create $hpcserve_node_dir"
+  hpcserve_use_container "$hpcserve_node_dir/rstudio-run:/run" "$rstudio_tmp:/tmp" \
+    "$hpcserve_node_dir/rstudio-var-lib:/var/lib/rstudio-server" "$hpcserve_node_dir"
+{{end}}
 
   # The password: a 0600 file in the session directory, read by the helper rserver calls.
   printf '%s\n' "$hpcserve_secret" >"$hpcserve_dir/rstudio-password" || hpcserve_die "cannot write the password file"
@@ -58,11 +67,13 @@ hpcserve_prepare_app() {
   } >"$hpcserve_dir/rstudio-auth" || hpcserve_die "cannot write the password helper"
   chmod 0700 "$hpcserve_dir/rstudio-auth"
 {{if not TCP}}
-  rserver --help 2>&1 | grep -q -- '--www-socket' ||
+  {{CONTAINER_PREFIX}}rserver --help 2>&1 | grep -q -- '--www-socket' ||
     hpcserve_die "this rserver has no --www-socket (RStudio Server 2024.12 or later); use --listen tcp"
 {{end}}
   rstudio_which_r=()
+{{if not CONTAINER}}
   if command -v R >/dev/null 2>&1; then rstudio_which_r=(--rsession-which-r="$(command -v R)"); fi
+{{end}}
 }
 
 {{include runtime.sh}}

@@ -59,6 +59,20 @@ hpcserve_port_owner() {
   if ((found)); then echo ours; else echo none; fi
 }
 
+{{if USER_COMMAND}}
+# hpcserve_listens_beyond_loopback PORT: true when a socket of yours listens on PORT at an
+# address other than loopback (0.0.0.0, ::, the node's own): your --command may ignore {host}.
+hpcserve_listens_beyond_loopback() {
+  local hex
+  printf -v hex '%04X' "$1"
+  awk -v port="$hex" -v uid="$hpcserve_uid" '$4 == "0A" && $8 == uid {
+    n = split($2, a, ":")
+    if (a[n] == port && a[1] != "0100007F" && a[1] != "00000000000000000000000001000000" &&
+      a[1] != "0000000000000000FFFF00000100007F") found = 1
+  } END { exit !found }' /proc/net/tcp /proc/net/tcp6 2>/dev/null
+}
+
+{{end}}
 {{if HTTP_PROBE}}
 # hpcserve_probe: true when the server gives any HTTP answer. It carries no secret, and is
 # only asked once the port is proven to be this job's.

@@ -18,6 +18,10 @@ hpcserve_relay_pid=
 {{if REVERSE_TUNNEL}}
 hpcserve_reverse_socket=
 {{end}}
+{{if CONTAINER}}
+hpcserve_container_image={{CONTAINER_IMAGE}}
+hpcserve_container=()
+{{end}}
 
 {{include functions.sh}}
 hpcserve_die() { hpcserve_say "error: $*"; exit 1; }
@@ -54,7 +58,11 @@ hpcserve_make_secret() {
 # hpcserve_start COMMAND ARGS...: start the server in its own process group, tracked.
 hpcserve_start() {
   hpcserve_say "starting $1"
+{{if SERVER_FUNCTION}}
+  set -m; "$@" </dev/null & set +m   # a shell function (your --command): job control gives it its group
+{{else}}
   if command -v setsid >/dev/null 2>&1; then setsid "$@" </dev/null & else "$@" </dev/null & fi
+{{end}}
   hpcserve_server_pid=$!
 }
 # hpcserve_stop_server: TERM the server's process group, KILL it after 10 s.
@@ -93,6 +101,10 @@ hpcserve_clean_up_on_exit() {
   trap 'hpcserve_say "the time limit is near: stopping $hpcserve_app cleanly"; exit 0' USR1
 }
 
+{{if CONTAINER}}
+{{include container.sh}}
+
+{{end}}
 {{if TCP}}
 {{include runtime-tcp.sh}}
 
@@ -152,6 +164,10 @@ hpcserve_wait_ready() {
     ((SECONDS - start < 10)) || pause=0.5; sleep "$pause"   # every 50 ms at first, then backing off
   done
 {{if TCP}}
+{{if USER_COMMAND}}
+  ! hpcserve_listens_beyond_loopback "$hpcserve_port" ||
+    hpcserve_die "your --command listens on port $hpcserve_port at an address other hosts can reach (0.0.0.0?), not only 127.0.0.1; give it {host}"
+{{end}}
   hpcserve_say "$hpcserve_app answers on $hpcserve_node port $hpcserve_port (127.0.0.1; the socket is this job's)"
 {{else}}
   hpcserve_say "$hpcserve_app answers on $hpcserve_node at $hpcserve_node_socket"

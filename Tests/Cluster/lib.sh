@@ -11,6 +11,9 @@ TB_HOSTS=(login node01 node02)    # login: slurmctld + sshd ; nodeNN: slurmd + s
 declare -A TB_IP=([login]=10.77.0.10 [node01]=10.77.0.11 [node02]=10.77.0.12)
 TB_COMPUTE=(node01 node02)
 TB_USERS=(alice bob)
+# local users of "the laptop" (the root network namespace), see up
+TB_LAPTOP_USERS=(lap1 lap2)
+TB_LAPTOP_HOME=/var/lib/hpcserve-laptop
 
 TB_STATE=/var/lib/hpcserve-testbed   # persistent: ssh host keys, sshd configs, knobs, policy
 TB_RUN=/run/hpcserve-testbed         # runtime: pid files, persistent UTS-namespace handles
@@ -23,7 +26,7 @@ TB_AKC=$TB_STATE/bin/keys-if-job
 # JupyterLab "site module": a venv (Debian's python refuses `pip install`, PEP 668), linked
 # into /usr/local/bin, which is on PATH for runuser -l, ssh sessions and (inherited) jobs.
 TB_VENV=/opt/hpcserve-testbed/jupyter
-TB_VENV_LINKS=(jupyter jupyter-lab)
+TB_VENV_LINKS=(jupyter jupyter-lab tensorboard)
 TB_HOSTS_BEGIN='# BEGIN hpcserve-testbed (written by Tests/Cluster/up, removed by down)'
 TB_HOSTS_END='# END hpcserve-testbed'
 

@@ -41,5 +41,116 @@ extension EndToEnd {
                 !(try Cluster.liveProcesses("alice")).contains("hpcserve-\(job).")
             }
         }
+
+        /// Nobody may ssh to a compute node: the forward goes through the job (srun --overlap,
+        /// sshd -i as alice in her job, no port), the laptop command works, bob gets nothing.
+        @Test func whereNobodyMaySshToNodesTheForwardGoesThroughTheJob() throws {
+            try Self.policy("--no-ssh-to-nodes")
+            defer { try? Self.policy("") }
+            let dir = try Cluster.scratch("alice", "policy-nossh")
+            let refused = try Cluster.on("login", "alice", "ssh -o BatchMode=yes node01 true")
+            #expect(!refused.ok, "\(refused)")
+            let r = try Cluster.on(
+                "login", "alice", "cd \(dir) && hpcserve jupyter --time 10 --detach --json -- --nodelist=node01",
+                timeout: 180)
+            #expect(r.ok, "\(r)")
+            #expect(r.output.contains("going through the job (srun --overlap)"), "\(r)")
+            let out = try EndToEnd.WatcherOnTheCluster.json(r.output)
+            let job = try #require(out["job_id"] as? Int).description
+            defer { _ = try? Cluster.on("login", "alice", "hpcserve stop \(job)") }
+            let token = try #require(out["token"] as? String)
+            let command = try #require(out["laptop_command"] as? String)
+            #expect(
+                try EndToEnd.WatcherOnTheCluster.throughLaptopCommand(command, token: token, dir: dir) == "200")
+            // The login-side socket is alice's alone; bob cannot use it.
+            let socket = try #require(out["login_socket"] as? String)
+            let bob = try Cluster.on(
+                "login", "bob", "curl -s -m 5 -o /dev/null -w '%{http_code}' --unix-socket \(socket) http://localhost/")
+            #expect(bob.trimmed == "000", "\(bob)")
+            // The sshd of the forward runs as alice inside her job, and listens on nothing.
+            let sshd = try Cluster.local(["pgrep", "-u", "alice", "-f", "sshd -i -f"]).trimmed
+            #expect(!sshd.isEmpty)
+            let listening = try Cluster.on("node01", "root", "ss -Hltnp | grep -c sshd || true").trimmed
+            #expect(listening == "1", "only the node's own sshd listens: \(listening)")
+            // stop: no job, no step, no sshd of alice left.
+            try Cluster.hpcserve("alice", "stop \(job)")
+            try Cluster.waitFor("the job's sshd to end", seconds: 30) {
+                (try Cluster.local(["pgrep", "-u", "alice", "-f", "sshd -i -f"])).trimmed.isEmpty
+            }
+            try Cluster.waitFor("job \(job) to end", seconds: 40) {
+                !["RUNNING", "PENDING", "COMPLETING"].contains(try Cluster.state("alice", job).0)
+            }
+        }
+
+        /// `hpcserve ssh-config`'s block on the laptop: `ssh hpc-job`, a second connection and scp
+        /// land in one shell job (sshd -i in the job through srun --overlap, whether or not the
+        /// site lets users ssh to nodes); `stop` leaves no job, step or sshd.
+        @Test(arguments: ["--no-ssh-to-nodes", ""])
+        func sshIntoTheJobThroughProxy(_ policy: String) throws {
+            try Self.policy(policy)
+            defer { try? Self.policy("") }
+            let laptop = EndToEnd.FromTheLaptop.laptop
+            let dir = "/var/lib/hpcserve-laptop/lap1/e2e-proxy"
+            try laptop("lap1", "rm -rf \(dir) && mkdir -m 700 \(dir)", 60)
+            let block = try Cluster.hpcserve("alice", "ssh-config --time 10 --login-host hpc").output
+            #expect(block.contains("ProxyCommand ssh hpc hpcserve proxy --time 10"), "\(block)")
+            let echo = try #require(block.split(separator: "\n").first { $0.contains("echo 'hpcserve-shell ") })
+            try laptop(
+                "lap1",
+                "cat > \(dir)/config <<'EOF'\n\(block)EOF\n"
+                    + String(echo.drop { $0 == "#" || $0 == " " }).replacingOccurrences(
+                        of: "~/.ssh/known_hosts_hpcserve", with: "~/.ssh/known_hosts_hpcserve"), 60)
+            defer { _ = try? laptop("lap1", "rm -f ~/.ssh/known_hosts_hpcserve", 60) }
+            let ssh = "ssh -F \(dir)/config -o BatchMode=yes"
+            let first = try laptop("lap1", "\(ssh) hpc-job 'hostname; squeue --me -h -o %i'", 240)
+            #expect(first.ok, "\(first)")
+            let lines = first.output.split(separator: "\n").filter { !$0.hasPrefix("hpcserve:") }
+            let node = try #require(lines.first.map(String.init))
+            #expect(["node01", "node02"].contains(node), "\(first)")
+            let job = try #require(lines.dropFirst().first.map(String.init))
+            defer { _ = try? Cluster.cancel("alice", job) }
+            #expect(try Cluster.state("alice", job) == ("RUNNING", node))
+            // A second connection: the same job.
+            let second = try laptop("lap1", "\(ssh) hpc-job 'echo $(hostname) $(squeue --me -h -o %i | wc -l)'", 120)
+            #expect(second.output.contains("\(node) 1"), "\(second)")
+            // scp into the job's node (node-local /tmp, not the shared home).
+            try laptop("lap1", "echo e2e-payload > \(dir)/payload", 60)
+            let scp = try laptop(
+                "lap1", "scp -F \(dir)/config -o BatchMode=yes \(dir)/payload hpc-job:/tmp/e2e-scp", 120)
+            #expect(scp.ok, "\(scp)")
+            let landed = try Cluster.on(node, "root", "cat /tmp/e2e-scp; stat -c %U /tmp/e2e-scp; rm -f /tmp/e2e-scp")
+            #expect(landed.output == "e2e-payload\nalice\n", "\(landed)")
+            // The job's sshd listens on nothing: only the node's own sshd has a port.
+            try Cluster.hpcserve("alice", "stop \(job)")
+            try Cluster.waitFor("job \(job) to end", seconds: 40) {
+                !["RUNNING", "PENDING", "COMPLETING"].contains(try Cluster.state("alice", job).0)
+            }
+            try Cluster.waitFor("no sshd -i or srun step of alice", seconds: 30) {
+                let ps = try Cluster.liveProcesses("alice")
+                return !ps.contains("sshd -i") && !ps.contains("srun --overlap")
+            }
+        }
+
+        /// With node_ssh = yes where nodes refuse ssh, the failure is one line naming the job's state
+        /// and the way back (without a terminal nothing is asked, and the job keeps its node).
+        @Test func aForwardThatCannotBeMadeSaysTheJobStateOnOneLine() throws {
+            try Self.policy("--no-ssh-to-nodes")
+            defer { try? Self.policy("") }
+            let dir = try Cluster.scratch("alice", "policy-nossh-yes")
+            let r = try Cluster.on(
+                "login", "alice",
+                "cd \(dir) && HPCSERVE_NODE_SSH=yes hpcserve jupyter --time 10 --detach 2>&1 >/dev/null",
+                timeout: 180)
+            #expect(r.status == 1, "\(r)")
+            // Progress lines, then the error: it and everything after it is one line.
+            let lines = r.trimmed.split(separator: "\n").drop { !$0.hasPrefix("hpcserve: error: ") }
+            #expect(lines.count == 1, "\(r)")
+            let line = try #require(lines.first.map(String.init))
+            #expect(line.hasPrefix("hpcserve: error: cannot forward to node"), "\(line)")
+            #expect(line.contains("[job ") && line.contains(" running; it keeps its node: reattach: hpcserve watch "))
+            let job = try #require(line.components(separatedBy: "[job ").last?.split(separator: " ").first)
+            #expect(try Cluster.state("alice", String(job)).0 == "RUNNING")
+            try Cluster.hpcserve("alice", "stop \(job)")
+        }
     }
 }

@@ -12,14 +12,14 @@ _hpcserve() {
     words=("${COMP_WORDS[@]}") cword=$COMP_CWORD
   fi
   if ((cword == 1)); then
-    _hpcserve_reply 'jupyter rstudio paraview watch list stop script snippet completions help --help -h version --version' "$cur"
+    _hpcserve_reply 'jupyter rstudio paraview tensorboard code-server web watch list stop script snippet proxy ssh-config config doctor completions help --help -h version --version' "$cur"
     return
   fi
   local command=${words[1]}
   case $command in
     script)
       if ((cword == 2)); then
-        _hpcserve_reply 'jupyter rstudio paraview --help -h' "$cur"
+        _hpcserve_reply 'jupyter rstudio paraview tensorboard code-server web --help -h' "$cur"
         return
       fi
       command+=" ${words[2]}" ;;
@@ -42,9 +42,11 @@ _hpcserve() {
           _hpcserve_reply 'socket tcp' "$cur"; return ;;
         --template)
           _hpcserve_files "$cur"; return ;;
+        --container)
+          _hpcserve_files "$cur"; return ;;
         --time | -t | --account | -A | --qos | -q | --cpus-per-task | -c | --mem | --gpus | -G | --gres | --job-name | -J | --constraint | -C | --reservation | --module | --setup | --ready-timeout | --login-host | --laptop-port) return ;;
       esac
-      _hpcserve_reply '--time -t --partition -p --account -A --qos -q --cpus-per-task -c --mem --gpus -G --gres --job-name -J --constraint -C --reservation --shared --module --setup --listen --reverse-tunnel --ready-timeout --template --classic --detach --cancel-on-exit --json --login-host --laptop-port --help -h' "$cur" ;;
+      _hpcserve_reply '--time -t --partition -p --account -A --qos -q --cpus-per-task -c --mem --gpus -G --gres --job-name -J --constraint -C --reservation --shared --module --setup --listen --reverse-tunnel --ready-timeout --template --classic --container --detach --cancel-on-exit --json --login-host --laptop-port --no-browser --help -h' "$cur" ;;
     rstudio)
       case $prev in
         --partition | -p)
@@ -53,9 +55,11 @@ _hpcserve() {
           _hpcserve_reply 'socket tcp' "$cur"; return ;;
         --template)
           _hpcserve_files "$cur"; return ;;
+        --container)
+          _hpcserve_files "$cur"; return ;;
         --time | -t | --account | -A | --qos | -q | --cpus-per-task | -c | --mem | --gpus | -G | --gres | --job-name | -J | --constraint | -C | --reservation | --module | --setup | --ready-timeout | --login-host | --laptop-port) return ;;
       esac
-      _hpcserve_reply '--time -t --partition -p --account -A --qos -q --cpus-per-task -c --mem --gpus -G --gres --job-name -J --constraint -C --reservation --shared --module --setup --listen --reverse-tunnel --ready-timeout --template --detach --cancel-on-exit --json --login-host --laptop-port --help -h' "$cur" ;;
+      _hpcserve_reply '--time -t --partition -p --account -A --qos -q --cpus-per-task -c --mem --gpus -G --gres --job-name -J --constraint -C --reservation --shared --module --setup --listen --reverse-tunnel --ready-timeout --template --container --detach --cancel-on-exit --json --login-host --laptop-port --no-browser --help -h' "$cur" ;;
     paraview)
       case $prev in
         --partition | -p)
@@ -66,13 +70,52 @@ _hpcserve() {
           _hpcserve_files "$cur"; return ;;
         --time | -t | --account | -A | --qos | -q | --cpus-per-task | -c | --mem | --gpus | -G | --gres | --job-name | -J | --constraint | -C | --reservation | --module | --setup | --ready-timeout | --ranks | --login-host | --laptop-port) return ;;
       esac
-      _hpcserve_reply '--time -t --partition -p --account -A --qos -q --cpus-per-task -c --mem --gpus -G --gres --job-name -J --constraint -C --reservation --shared --module --setup --listen --reverse-tunnel --ready-timeout --template --ranks --detach --cancel-on-exit --json --login-host --laptop-port --help -h' "$cur" ;;
+      _hpcserve_reply '--time -t --partition -p --account -A --qos -q --cpus-per-task -c --mem --gpus -G --gres --job-name -J --constraint -C --reservation --shared --module --setup --listen --reverse-tunnel --ready-timeout --template --ranks --detach --cancel-on-exit --json --login-host --laptop-port --no-browser --help -h' "$cur" ;;
+    tensorboard)
+      case $prev in
+        --partition | -p)
+          _hpcserve_reply "$(sinfo -h -o %R 2>/dev/null)" "$cur"; return ;;
+        --listen)
+          _hpcserve_reply 'socket tcp' "$cur"; return ;;
+        --template)
+          _hpcserve_files "$cur"; return ;;
+        --logdir)
+          _hpcserve_files "$cur"; return ;;
+        --time | -t | --account | -A | --qos | -q | --cpus-per-task | -c | --mem | --gpus | -G | --gres | --job-name | -J | --constraint | -C | --reservation | --module | --setup | --ready-timeout | --login-host | --laptop-port) return ;;
+      esac
+      _hpcserve_reply '--time -t --partition -p --account -A --qos -q --cpus-per-task -c --mem --gpus -G --gres --job-name -J --constraint -C --reservation --shared --module --setup --listen --reverse-tunnel --ready-timeout --template --logdir --detach --cancel-on-exit --json --login-host --laptop-port --no-browser --help -h' "$cur" ;;
+    code-server)
+      case $prev in
+        --partition | -p)
+          _hpcserve_reply "$(sinfo -h -o %R 2>/dev/null)" "$cur"; return ;;
+        --listen)
+          _hpcserve_reply 'socket tcp' "$cur"; return ;;
+        --template)
+          _hpcserve_files "$cur"; return ;;
+        --container)
+          _hpcserve_files "$cur"; return ;;
+        --time | -t | --account | -A | --qos | -q | --cpus-per-task | -c | --mem | --gpus | -G | --gres | --job-name | -J | --constraint | -C | --reservation | --module | --setup | --ready-timeout | --login-host | --laptop-port) return ;;
+      esac
+      _hpcserve_reply '--time -t --partition -p --account -A --qos -q --cpus-per-task -c --mem --gpus -G --gres --job-name -J --constraint -C --reservation --shared --module --setup --listen --reverse-tunnel --ready-timeout --template --container --detach --cancel-on-exit --json --login-host --laptop-port --no-browser --help -h' "$cur" ;;
+    web)
+      case $prev in
+        --partition | -p)
+          _hpcserve_reply "$(sinfo -h -o %R 2>/dev/null)" "$cur"; return ;;
+        --listen)
+          _hpcserve_reply 'socket tcp' "$cur"; return ;;
+        --template)
+          _hpcserve_files "$cur"; return ;;
+        --container)
+          _hpcserve_files "$cur"; return ;;
+        --time | -t | --account | -A | --qos | -q | --cpus-per-task | -c | --mem | --gpus | -G | --gres | --job-name | -J | --constraint | -C | --reservation | --module | --setup | --ready-timeout | --command | --probe-path | --url-path | --login-host | --laptop-port) return ;;
+      esac
+      _hpcserve_reply '--time -t --partition -p --account -A --qos -q --cpus-per-task -c --mem --gpus -G --gres --job-name -J --constraint -C --reservation --shared --module --setup --listen --reverse-tunnel --ready-timeout --template --command --probe-path --url-path --container --detach --cancel-on-exit --json --login-host --laptop-port --no-browser --help -h' "$cur" ;;
     watch)
       case $prev in
         --login-host | --laptop-port) return ;;
       esac
       if [[ $cur != -* ]]; then _hpcserve_reply "$(squeue --me -h -o %i 2>/dev/null)" "$cur"; return; fi
-      _hpcserve_reply '--detach --cancel-on-exit --json --login-host --laptop-port --help -h' "$cur" ;;
+      _hpcserve_reply '--detach --cancel-on-exit --json --login-host --laptop-port --no-browser --help -h' "$cur" ;;
     list)
       _hpcserve_reply '--all --json --help -h' "$cur" ;;
     stop)
@@ -86,11 +129,13 @@ _hpcserve() {
           _hpcserve_reply 'socket tcp' "$cur"; return ;;
         --template)
           _hpcserve_files "$cur"; return ;;
+        --container)
+          _hpcserve_files "$cur"; return ;;
         --output | -o)
           _hpcserve_files "$cur"; return ;;
         --time | -t | --account | -A | --qos | -q | --cpus-per-task | -c | --mem | --gpus | -G | --gres | --job-name | -J | --constraint | -C | --reservation | --module | --setup | --ready-timeout) return ;;
       esac
-      _hpcserve_reply '--time -t --partition -p --account -A --qos -q --cpus-per-task -c --mem --gpus -G --gres --job-name -J --constraint -C --reservation --shared --module --setup --listen --reverse-tunnel --ready-timeout --template --classic --output -o --help -h' "$cur" ;;
+      _hpcserve_reply '--time -t --partition -p --account -A --qos -q --cpus-per-task -c --mem --gpus -G --gres --job-name -J --constraint -C --reservation --shared --module --setup --listen --reverse-tunnel --ready-timeout --template --classic --container --output -o --help -h' "$cur" ;;
     'script rstudio')
       case $prev in
         --partition | -p)
@@ -99,11 +144,13 @@ _hpcserve() {
           _hpcserve_reply 'socket tcp' "$cur"; return ;;
         --template)
           _hpcserve_files "$cur"; return ;;
+        --container)
+          _hpcserve_files "$cur"; return ;;
         --output | -o)
           _hpcserve_files "$cur"; return ;;
         --time | -t | --account | -A | --qos | -q | --cpus-per-task | -c | --mem | --gpus | -G | --gres | --job-name | -J | --constraint | -C | --reservation | --module | --setup | --ready-timeout) return ;;
       esac
-      _hpcserve_reply '--time -t --partition -p --account -A --qos -q --cpus-per-task -c --mem --gpus -G --gres --job-name -J --constraint -C --reservation --shared --module --setup --listen --reverse-tunnel --ready-timeout --template --output -o --help -h' "$cur" ;;
+      _hpcserve_reply '--time -t --partition -p --account -A --qos -q --cpus-per-task -c --mem --gpus -G --gres --job-name -J --constraint -C --reservation --shared --module --setup --listen --reverse-tunnel --ready-timeout --template --container --output -o --help -h' "$cur" ;;
     'script paraview')
       case $prev in
         --partition | -p)
@@ -117,6 +164,51 @@ _hpcserve() {
         --time | -t | --account | -A | --qos | -q | --cpus-per-task | -c | --mem | --gpus | -G | --gres | --job-name | -J | --constraint | -C | --reservation | --module | --setup | --ready-timeout | --ranks) return ;;
       esac
       _hpcserve_reply '--time -t --partition -p --account -A --qos -q --cpus-per-task -c --mem --gpus -G --gres --job-name -J --constraint -C --reservation --shared --module --setup --listen --reverse-tunnel --ready-timeout --template --ranks --output -o --help -h' "$cur" ;;
+    'script tensorboard')
+      case $prev in
+        --partition | -p)
+          _hpcserve_reply "$(sinfo -h -o %R 2>/dev/null)" "$cur"; return ;;
+        --listen)
+          _hpcserve_reply 'socket tcp' "$cur"; return ;;
+        --template)
+          _hpcserve_files "$cur"; return ;;
+        --logdir)
+          _hpcserve_files "$cur"; return ;;
+        --output | -o)
+          _hpcserve_files "$cur"; return ;;
+        --time | -t | --account | -A | --qos | -q | --cpus-per-task | -c | --mem | --gpus | -G | --gres | --job-name | -J | --constraint | -C | --reservation | --module | --setup | --ready-timeout) return ;;
+      esac
+      _hpcserve_reply '--time -t --partition -p --account -A --qos -q --cpus-per-task -c --mem --gpus -G --gres --job-name -J --constraint -C --reservation --shared --module --setup --listen --reverse-tunnel --ready-timeout --template --logdir --output -o --help -h' "$cur" ;;
+    'script code-server')
+      case $prev in
+        --partition | -p)
+          _hpcserve_reply "$(sinfo -h -o %R 2>/dev/null)" "$cur"; return ;;
+        --listen)
+          _hpcserve_reply 'socket tcp' "$cur"; return ;;
+        --template)
+          _hpcserve_files "$cur"; return ;;
+        --container)
+          _hpcserve_files "$cur"; return ;;
+        --output | -o)
+          _hpcserve_files "$cur"; return ;;
+        --time | -t | --account | -A | --qos | -q | --cpus-per-task | -c | --mem | --gpus | -G | --gres | --job-name | -J | --constraint | -C | --reservation | --module | --setup | --ready-timeout) return ;;
+      esac
+      _hpcserve_reply '--time -t --partition -p --account -A --qos -q --cpus-per-task -c --mem --gpus -G --gres --job-name -J --constraint -C --reservation --shared --module --setup --listen --reverse-tunnel --ready-timeout --template --container --output -o --help -h' "$cur" ;;
+    'script web')
+      case $prev in
+        --partition | -p)
+          _hpcserve_reply "$(sinfo -h -o %R 2>/dev/null)" "$cur"; return ;;
+        --listen)
+          _hpcserve_reply 'socket tcp' "$cur"; return ;;
+        --template)
+          _hpcserve_files "$cur"; return ;;
+        --container)
+          _hpcserve_files "$cur"; return ;;
+        --output | -o)
+          _hpcserve_files "$cur"; return ;;
+        --time | -t | --account | -A | --qos | -q | --cpus-per-task | -c | --mem | --gpus | -G | --gres | --job-name | -J | --constraint | -C | --reservation | --module | --setup | --ready-timeout | --command | --probe-path | --url-path) return ;;
+      esac
+      _hpcserve_reply '--time -t --partition -p --account -A --qos -q --cpus-per-task -c --mem --gpus -G --gres --job-name -J --constraint -C --reservation --shared --module --setup --listen --reverse-tunnel --ready-timeout --template --command --probe-path --url-path --container --output -o --help -h' "$cur" ;;
     'snippet license')
       case $prev in
         --env)
@@ -131,11 +223,37 @@ _hpcserve() {
         --port | --host | --insecure-tcp-port | --laptop-port) return ;;
       esac
       _hpcserve_reply '--port --host --socket --insecure-tcp-port --laptop-port --help -h' "$cur" ;;
+    proxy)
+      case $prev in
+        --partition | -p)
+          _hpcserve_reply "$(sinfo -h -o %R 2>/dev/null)" "$cur"; return ;;
+        --time | -t | --account | -A | --qos | -q | --cpus-per-task | -c | --mem | --gpus | -G | --gres | --constraint | -C | --reservation) return ;;
+      esac
+      _hpcserve_reply '--time -t --partition -p --account -A --qos -q --cpus-per-task -c --mem --gpus -G --gres --constraint -C --reservation --shared --help -h' "$cur" ;;
+    ssh-config)
+      case $prev in
+        --partition | -p)
+          _hpcserve_reply "$(sinfo -h -o %R 2>/dev/null)" "$cur"; return ;;
+        --name | --login-host | --time | -t | --account | -A | --qos | -q | --cpus-per-task | -c | --mem | --gpus | -G | --gres | --constraint | -C | --reservation) return ;;
+      esac
+      _hpcserve_reply '--name --login-host --time -t --partition -p --account -A --qos -q --cpus-per-task -c --mem --gpus -G --gres --constraint -C --reservation --shared --help -h' "$cur" ;;
+    config)
+      case $prev in
+        --partition | -p)
+          _hpcserve_reply "$(sinfo -h -o %R 2>/dev/null)" "$cur"; return ;;
+        --listen)
+          _hpcserve_reply 'socket tcp' "$cur"; return ;;
+        --login-host | --account | -A | --qos | -q | --time | -t | --module | --setup | --laptop-port) return ;;
+      esac
+      if [[ $cur != -* ]]; then _hpcserve_reply 'jupyter rstudio paraview tensorboard code-server web' "$cur"; return; fi
+      _hpcserve_reply '--login-host --partition -p --account -A --qos -q --time -t --module --setup --listen --reverse-tunnel --laptop-port --help -h' "$cur" ;;
+    doctor)
+      _hpcserve_reply '--node --help -h' "$cur" ;;
     completions)
       if [[ $cur != -* ]]; then _hpcserve_reply 'bash zsh fish' "$cur"; return; fi
       _hpcserve_reply '--help -h' "$cur" ;;
     help)
-      if [[ $cur != -* ]]; then _hpcserve_reply 'jupyter rstudio paraview watch list stop script snippet completions help version' "$cur"; return; fi
+      if [[ $cur != -* ]]; then _hpcserve_reply 'jupyter rstudio paraview tensorboard code-server web watch list stop script snippet proxy ssh-config config doctor completions help version' "$cur"; return; fi
       _hpcserve_reply '--help -h' "$cur" ;;
     version)
       _hpcserve_reply '--help -h' "$cur" ;;

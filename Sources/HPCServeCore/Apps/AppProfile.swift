@@ -67,6 +67,8 @@ public struct AppProfile: Sendable {
     public var forwardCheck: ForwardCheck = .connect
     /// A module name for the examples in help (`python/3.11`).
     public var exampleModule = "NAME"
+    /// What the examples in help give after the app's name: the options it requires, if any.
+    public var exampleArguments = ""
     /// Secret files the template writes into the session directory (besides connection.json),
     /// removed by `hpcserve stop`.
     public var secretFiles: [String] = []
@@ -76,12 +78,29 @@ public struct AppProfile: Sendable {
         ("localhost:\(port)", [("Connect to", "localhost:\(port)")])
     }
 
+    /// Template values that depend on the whole job (an option together with `--listen`), and the
+    /// check that its options fit together: a `UsageError` when they do not. Each value is placed
+    /// as it is, so the app quotes what needs it (`PROBE_PATH` and `URL_PATH` replace the profile's).
+    public var templateValues: @Sendable (JobSpec) throws -> [String: String] = { _ in [:] }
+
     public var templateName: String { name + ".sh" }
+
+    /// Whether the app takes `--container IMAGE`.
+    public var runsInContainer: Bool { options.contains { $0.key == Apps.containerOption.key } }
 }
 
 public enum Apps {
+    /// `--container IMAGE`, for the apps that can run in an Apptainer/Singularity image: their
+    /// template puts `{{CONTAINER_PREFIX}}` before the server and asks for its binds.
+    public static let containerOption = OptionSpec.appValue(
+        ["--container"], value: "IMAGE", help: "run the server in this Apptainer/Singularity image (file or URI)",
+        variable: "CONTAINER_IMAGE", default: "", completion: .files
+    ) {
+        try Validate.containerImage($0)
+    }
+
     /// Every app, in the order help lists them.
-    public static let all: [AppProfile] = [jupyter, rstudio, paraview]
+    public static let all: [AppProfile] = [jupyter, rstudio, paraview, tensorboard, codeServer, web]
 
     public static func named(_ name: String) -> AppProfile? {
         all.first { $0.name == name }

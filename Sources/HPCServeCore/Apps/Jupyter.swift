@@ -13,7 +13,8 @@ extension Apps {
             options: [
                 .appFlag(
                     ["--classic"], help: "'jupyter notebook' (needs the notebook package)",
-                    variable: "JUPYTER_CLASSIC")
+                    variable: "JUPYTER_CLASSIC"),
+                containerOption,
             ],
             notes: [
                 "The token reaches Jupyter through JUPYTER_TOKEN_FILE (a 0600 file, never argv);",

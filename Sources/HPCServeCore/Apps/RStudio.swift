@@ -10,7 +10,7 @@ extension Apps {
             probe: .http(path: "/"),
             urlPath: "/",
             laptopPort: 8787,
-            options: [],
+            options: [containerOption],
             notes: [
                 "rserver runs as you (--server-user) with a per-job password checked by a generated",
                 "PAM helper that reads it from a 0600 file; data, database and cookie key are per job.",

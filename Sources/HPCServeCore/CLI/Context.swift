@@ -21,6 +21,8 @@ public struct Context: Sendable {
     public var isTerminal: Bool
     /// Reads one answer from the user (nil without a terminal).
     public var ask: @Sendable (String) -> String?
+    /// `--host LOGIN` / `HPCSERVE_HOST`: the cluster commands run from the laptop through ssh.
+    public var remoteHost: String?
 
     public init(
         environment: [String: String], undecodableEnvironment: [String: [UInt8]] = [:],

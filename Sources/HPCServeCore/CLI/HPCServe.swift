@@ -33,6 +33,9 @@ public enum HPCServe {
     }
 
     static func dispatch(_ arguments: [String], context: Context) async throws -> ExitCode {
-        try await Commands.dispatch(arguments, context: context)
+        let (host, rest) = try Laptop.takeHost(arguments, context: context)
+        var context = context
+        context.remoteHost = host
+        return try await Commands.dispatch(rest, context: context)
     }
 }

@@ -22,7 +22,11 @@ public enum Help {
             (
                 "hpcserve APP [OPTIONS] [-- SBATCH-OPTIONS]",
                 "submit APP, wait, forward, print the laptop command"
-            )
+            ),
+            (
+                "hpcserve --host LOGIN APP|watch|list|stop …",
+                "the same from the laptop: one login, a local URL, a browser"
+            ),
         ]
         for command in shown {
             // A group whose subcommands are not apps (snippets) lists each of them.
@@ -46,7 +50,8 @@ public enum Help {
             .lines(
                 title: "Examples",
                 [
-                    "hpcserve jupyter --time 2:00:00",
+                    "hpcserve --host hpc jupyter --time 2:00:00     # on the laptop",
+                    "hpcserve jupyter --time 2:00:00                # on the login node",
                     "hpcserve rstudio -t 4:00:00 -p interactive --module R/4.4 --detach",
                     "hpcserve script jupyter -t 2:00:00 -o lab.sh && sbatch lab.sh",
                     "hpcserve watch 4242",
@@ -57,8 +62,17 @@ public enum Help {
                 ]),
             .paragraph(
                 """
-                Exit codes: 0 ok, 1 failure, 64 usage error, 69 a required tool is missing, 70 internal error. \
+                --host LOGIN (or HPCSERVE_HOST), before the command: run it from the laptop through one OpenSSH \
+                control master to LOGIN (an ssh host, user@host or ~/.ssh/config alias); the laptop end listens on \
+                127.0.0.1 only. HPCSERVE_REMOTE names the login node's hpcserve (default: the one on its PATH; \
+                'none': the laptop renders, submits and forwards by itself).
+                """),
+            .paragraph(
+                """
+                Exit codes: 0 ok, 1 failure, 64 usage error, 69 a required tool is missing, 70 internal error, \
+                78 a configuration file is wrong or unsafe. \
                 Files: ~/.hpcserve/jobs/JOBID/ (private session directories; HPCSERVE_DIR moves them), \
+                /etc/hpcserve/config and ~/.config/hpcserve/config (settings; see 'hpcserve config --help'), \
                 ~/.config/hpcserve/templates/ (template overrides). See hpcserve(1).
                 """),
         ])

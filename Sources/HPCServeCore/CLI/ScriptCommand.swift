@@ -134,9 +134,10 @@ public enum ScriptCommand {
         }
         command.optionGroups = jobOptionGroups(app) + [OptionGroup("Output", ownOptions)]
         command.notes = [passthroughNote(app)]
+        let words = app.name + app.exampleArguments
         command.examples = [
-            "hpcserve script \(app.name) --time 2:00:00 > \(app.name).sh && sbatch \(app.name).sh",
-            "hpcserve script \(app.name) -t 1-00:00:00 -p gpu -G 1 --module \(app.exampleModule)",
+            "hpcserve script \(words) --time 2:00:00 > \(app.name).sh && sbatch \(app.name).sh",
+            "hpcserve script \(words) -t 1-00:00:00 -p gpu -G 1 --module \(app.exampleModule)",
         ]
         return command
     }
@@ -179,6 +180,7 @@ public enum ScriptCommand {
 
     static func prepare(app: AppProfile, parsed: ParsedArguments, context: Context) throws -> Prepared {
         try noStrayArguments(parsed)
+        let parsed = try Configuration.load(context).applied(to: parsed, app: app)
         let (text, paths) = try render(app: app, parsed: parsed, context: context)
         let value = parsed.value("--output")
         let output = try value.map { context.absolute(try Validate.path($0, option: "--output")) }
@@ -223,6 +225,7 @@ public enum ScriptCommand {
             let kind = spec.listen == .socket ? "Unix socket" : "TCP port"
             throw UsageError("\(app.title) cannot listen on a \(kind); use --listen \(app.listenModes[0].rawValue)")
         }
+        _ = try app.templateValues(spec)  // options that do not fit together: a usage error now
         if !spec.exclusive {
             context.warn(
                 "--shared: other jobs may run on the same node, and their owners can reach 127.0.0.1 there; "

@@ -18,7 +18,8 @@ public enum WatchCommand {
         OptionSpec(
             ["--laptop-port"], value: "N",
             help: "the port to use on the laptop (default: the app's, 8888 "
-                + "for Jupyter)"),
+                + "for Jupyter; with --host the next free one when it is taken)"),
+        OptionSpec(["--no-browser"], help: "with --host: do not open the URL in a browser"),
         .help,
     ]
 
@@ -44,9 +45,9 @@ public enum WatchCommand {
         command.optionGroups = ScriptCommand.jobOptionGroups(app) + [OptionGroup("Watch options", watchOptions)]
         command.notes = [ScriptCommand.passthroughNote(app)]
         command.examples = [
-            "hpcserve \(app.name) --time 2:00:00",
-            "hpcserve \(app.name) -t 8:00:00 -p gpu -G 1 --module \(app.exampleModule) --detach",
-            "hpcserve \(app.name) -t 30 --json --cancel-on-exit",
+            "hpcserve \(app.name)\(app.exampleArguments) --time 2:00:00",
+            "hpcserve \(app.name)\(app.exampleArguments) -t 8:00:00 -p gpu -G 1 --module \(app.exampleModule) --detach",
+            "hpcserve \(app.name)\(app.exampleArguments) -t 30 --json --cancel-on-exit",
         ]
         return command
     }
@@ -77,8 +78,13 @@ public enum WatchCommand {
 
     /// `hpcserve APP …`: render, create the session, submit with sbatch, watch.
     static func submit(app: AppProfile, parsed: ParsedArguments, context: Context) async throws -> ExitCode {
+        if let host = context.remoteHost {
+            return try await Laptop.submit(app: app, parsed: parsed, host: host, context: context)
+        }
         try ScriptCommand.noStrayArguments(parsed)
-        let watch = try watchSettings(parsed, context: context)
+        let parsed = try Configuration.load(context).applied(to: parsed, app: app)
+        var watch = try watchSettings(parsed, context: context)
+        watch.submitted = true
         let (text, paths) = try ScriptCommand.render(app: app, parsed: parsed, context: context)
         try paths.ensurePrivate()
         let job = try await Slurm(runner: context.runner).submit(script: text)
@@ -88,12 +94,17 @@ public enum WatchCommand {
 
     /// `hpcserve watch JOBID`.
     static func watch(_ parsed: ParsedArguments, context: Context) async throws -> ExitCode {
+        if let host = context.remoteHost { return try await Laptop.watch(parsed, host: host, context: context) }
         guard parsed.positionals.count == 1 else {
             throw UsageError("give one job id: hpcserve watch JOBID")
         }
         let job = try Slurm.jobID(parsed.positionals[0])
         let paths = try SessionPaths.from(context)
         try paths.ensurePrivate()
+        // The [APP] section of the app the session was started with, when it says.
+        let app = (try? String(contentsOfFile: paths.directory(jobID: job) + "/app", encoding: .utf8))
+            .flatMap { Apps.named($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        let parsed = try Configuration.load(context).applied(to: parsed, app: app)
         return try await Watcher(
             job: job, paths: paths, options: try watchSettings(parsed, context: context), context: context
         ).run()
@@ -120,6 +131,17 @@ public enum WatchCommand {
         options.laptopPort = try parsed.value("--laptop-port").map { try Validate.port($0, option: "--laptop-port") }
         if options.detach, options.cancelOnExit {
             throw UsageError("--detach and --cancel-on-exit exclude each other; give one")
+        }
+        // node_ssh: the configuration files, then HPCSERVE_NODE_SSH (checked there: yes, no or auto).
+        let nodeSSH = try Configuration.load(context).effective(app: nil, commandLine: parsed)
+            .first { $0.0.name == "node_ssh" }?.1.last?.value
+        options.nodeSSH = nodeSSH.flatMap(NodeSSH.init(rawValue:)) ?? .auto
+        if let v = try context.variable("HPCSERVE_SSHD") {
+            guard v.startsWith(scalars: "/") else {
+                throw UsageError("environment variable HPCSERVE_SSHD must be an absolute path to sshd on the nodes")
+            }
+            options.sshd = try Validate.charset(
+                v, option: "environment variable HPCSERVE_SSHD", allowed: "_.-/+", what: "path")
         }
         return options
     }
@@ -176,6 +198,7 @@ public enum SessionsCommand {
     }
 
     static func list(_ parsed: ParsedArguments, context: Context) async throws -> ExitCode {
+        if let host = context.remoteHost { return try await Laptop.list(parsed, host: host, context: context) }
         let paths = try SessionPaths.from(context)
         let jobs = sessions(paths)
         let statuses = try await Slurm(runner: context.runner).query(jobs: jobs)
@@ -226,6 +249,7 @@ public enum SessionsCommand {
     }
 
     static func stop(_ parsed: ParsedArguments, context: Context) async throws -> ExitCode {
+        if let host = context.remoteHost { return try await Laptop.stop(parsed, host: host, context: context) }
         guard parsed.positionals.count == 1 else { throw UsageError("give one job id: hpcserve stop JOBID") }
         let job = try Slurm.jobID(parsed.positionals[0])
         let paths = try SessionPaths.from(context)
@@ -253,7 +277,10 @@ public enum SessionsCommand {
         }
         // The forward's sockets went with close(); the secrets are plain files of ours.
         var removed: [String] = []
-        for name in ["connection.json"] + Apps.all.flatMap(\.secretFiles) {
+        let jobSSH = JobSSH(job: job, directory: dir, node: "")
+        let keys = [jobSSH.hostKey, jobSSH.hostKey + ".pub", jobSSH.clientKey, jobSSH.clientKey + ".pub"]
+            .map { String($0.dropFirst(dir.count + 1)) }
+        for name in ["connection.json"] + Apps.all.flatMap(\.secretFiles) + keys {
             var st = stat()
             if lstat(dir + "/" + name, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, st.st_uid == getuid(),
                 unlink(dir + "/" + name) == 0

@@ -35,13 +35,19 @@ public struct Tunnel: Sendable {
     /// The server's PID on the node: the forward's ssh runs `while kill -0 PID` there instead
     /// of `-N`, so it ends by itself when the server does (no ssh left relaying to nothing).
     public let serverPID: Int?
+    /// Through the job (srun --overlap … sshd -i) instead of ssh to the node.
+    public var via: JobSSH?
 
-    public init(runner: any ProcessRunner, directory: String, node: String, target: String, serverPID: Int? = nil) {
+    public init(
+        runner: any ProcessRunner, directory: String, node: String, target: String, serverPID: Int? = nil,
+        via: JobSSH? = nil
+    ) {
         self.runner = runner
         self.directory = directory
         self.node = node
         self.target = target
         self.serverPID = serverPID
+        self.via = via
     }
 
     public var socket: String { directory + "/server.sock" }
@@ -52,21 +58,27 @@ public struct Tunnel: Sendable {
     public func open() async throws {
         try Self.removeOwnSocket(socket)
         await close()
-        let argv =
-            [
-                "ssh", "-o", "BatchMode=yes", "-o", "ExitOnForwardFailure=yes", "-o", "ControlPersist=no",
-                "-o", "ServerAliveInterval=30", "-o", "ServerAliveCountMax=3", "-o", "StreamLocalBindMask=0177",
-                "-M", "-S", control, "-f",
-            ] + (serverPID == nil ? ["-N"] : []) + ["-L", "\(socket):\(target)", "--", node]
-            // sh -c: the user's login shell on the node may be csh.
-            + (serverPID.map { ["sh -c 'while kill -0 \($0) 2>/dev/null; do sleep 1; done'"] } ?? [])
         let r = try await runner.run(Invocation(argv, timeout: 60, output: .appendToFile(log)))
         guard r.status == 0 else {
+            // ssh ends its lines with \r\n when it has a terminal.
+            let text = String(decoding: FileManager.default.contents(atPath: log) ?? Data(), as: UTF8.self)
             let tail =
-                (try? String(contentsOfFile: log, encoding: .utf8))?.split(separator: "\n").last.map(String.init)
-                ?? "ssh exit \(r.status)"
+                text.components(separatedBy: .newlines).map { $0.trimmingCharacters(in: .whitespaces) }
+                .last { !$0.isEmpty } ?? "ssh exit \(r.status)"
             throw TunnelError.failed(node: node, message: tail)
         }
+    }
+
+    /// The backgrounded forward: `ssh … -M -S ctl -f -L SOCKET:TARGET NODE` (also run on the login
+    /// node by a laptop when hpcserve is not installed there).
+    public var argv: [String] {
+        [
+            "ssh", "-o", "BatchMode=yes", "-o", "ExitOnForwardFailure=yes", "-o", "ControlPersist=no",
+            "-o", "ServerAliveInterval=30", "-o", "ServerAliveCountMax=3", "-o", "StreamLocalBindMask=0177",
+            "-M", "-S", control, "-f",
+        ] + (via?.sshOptions ?? []) + (serverPID == nil ? ["-N"] : []) + ["-L", "\(socket):\(target)", "--", node]
+            // sh -c: the user's login shell on the node may be csh.
+            + (serverPID.map { ["sh -c 'while kill -0 \($0) 2>/dev/null; do sleep 1; done'"] } ?? [])
     }
 
     /// True while the ssh master answers on its control socket.
@@ -107,7 +119,25 @@ public enum SocketProbe {
     public static func httpStatus(socket: String, path: String, headers: [String: String] = [:], timeout: Double = 10)
         -> Int?
     {
-        let fd = Self.connect(socket, timeout: timeout)
+        httpStatus(fd: Self.connect(socket, timeout: timeout), path: path, headers: headers)
+    }
+
+    /// The HTTP status for GET `path` on 127.0.0.1:`port` (the laptop end of a forward).
+    public static func httpStatus(port: Int, path: String, headers: [String: String] = [:], timeout: Double = 10)
+        -> Int?
+    {
+        httpStatus(fd: connectLoopback(port: port, timeout: timeout), path: path, headers: headers)
+    }
+
+    /// True if something accepts a connection on 127.0.0.1:`port`.
+    public static func accepts(port: Int) -> Bool {
+        let fd = connectLoopback(port: port, timeout: 5)
+        guard fd >= 0 else { return false }
+        Glibc_close(fd)
+        return true
+    }
+
+    static func httpStatus(fd: Int32, path: String, headers: [String: String]) -> Int? {
         guard fd >= 0 else { return nil }
         defer { Glibc_close(fd) }
         var request = "GET \(path) HTTP/1.0\r\nHost: localhost\r\n"
@@ -134,6 +164,64 @@ public enum SocketProbe {
         guard fd >= 0 else { return false }
         Glibc_close(fd)
         return true
+    }
+
+    /// A connected TCP socket to 127.0.0.1:`port`, or -1.
+    static func connectLoopback(port: Int, timeout: Double) -> Int32 {
+        #if canImport(Glibc)
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        #else
+            let fd = socket(AF_INET, SOCK_STREAM, 0)
+        #endif
+        guard fd >= 0 else { return -1 }
+        setTimeouts(fd, timeout)
+        var addr = loopback(port: port)
+        let rc = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Foundation.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard rc == 0 else {
+            Glibc_close(fd)
+            return -1
+        }
+        return fd
+    }
+
+    /// 127.0.0.1:`port` as a socket address.
+    static func loopback(port: Int) -> sockaddr_in {
+        var addr = sockaddr_in()
+        #if canImport(Darwin)
+            addr.sin_len = UInt8(MemoryLayout<sockaddr_in>.size)
+        #endif
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(truncatingIfNeeded: port)).bigEndian
+        addr.sin_addr = in_addr(s_addr: UInt32(0x7f00_0001).bigEndian)
+        return addr
+    }
+
+    /// True when nothing holds 127.0.0.1:`port` (binding it works; it is released at once).
+    public static func loopbackPortIsFree(_ port: Int) -> Bool {
+        #if canImport(Glibc)
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        #else
+            let fd = socket(AF_INET, SOCK_STREAM, 0)
+        #endif
+        guard fd >= 0 else { return false }
+        defer { Glibc_close(fd) }
+        var addr = loopback(port: port)
+        let rc = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        return rc == 0
+    }
+
+    static func setTimeouts(_ fd: Int32, _ timeout: Double) {
+        var tv = timeval(tv_sec: Int(timeout), tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
     }
 
     static func connect(_ path: String, timeout: Double) -> Int32 {

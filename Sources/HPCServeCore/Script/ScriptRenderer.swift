@@ -8,7 +8,8 @@ public enum ScriptRenderer {
         values["SBATCH"] = sbatchLines(spec, paths: paths).joined(separator: "\n")
         values["HEADER"] = header(spec).map { "# " + $0 }.joined(separator: "\n").replacingOccurrences(
             of: "# \n", with: "#\n")
-        values["APP"] = ShellQuote.quote(spec.app.name)
+        // Quoted when not a plain word: shellcheck reads an unquoted code-server as arithmetic.
+        values["APP"] = spec.app.name.contains("-") ? "'\(spec.app.name)'" : ShellQuote.quote(spec.app.name)
         values["LISTEN"] = spec.listen.rawValue
         values["SESSION_ROOT"] = ShellQuote.quote(paths.root)
         values["READY_TIMEOUT"] = String(spec.readyTimeout)
@@ -24,6 +25,10 @@ public enum ScriptRenderer {
         values["URL_PATH"] = ShellQuote.quote(spec.app.urlPath ?? "")
         values["SECRET_KIND"] = spec.app.secret.rawValue
         values["SETUP"] = setup(spec)
+        let container = spec.appValues["CONTAINER_IMAGE"]?.isEmpty == false
+        values["CONTAINER_PREFIX"] = container ? "\"${hpcserve_container[@]}\" " : ""
+        values["CONTAINER_IMAGE"] = ShellQuote.quote(spec.appValues["CONTAINER_IMAGE"] ?? "")
+        values.merge(try spec.app.templateValues(spec)) { _, app in app }
         var text = try TemplateEngine.render(
             spec.app.templateName, values: values, conditions: conditions(spec), source: templates, isAppTemplate: true)
         if !text.hasSuffix("\n") { text += "\n" }
@@ -42,6 +47,12 @@ public enum ScriptRenderer {
             "HTTP_PROBE": spec.app.probe != .tcpListen,
             // The secret as a number (ParaView's connect-id).
             "CONNECT_ID": spec.app.secret == .connectID,
+            // The server is a shell function of the script (web's --command), not a program.
+            "SERVER_FUNCTION": false,
+            // The server is the user's own command (web): check it kept to 127.0.0.1.
+            "USER_COMMAND": false,
+            // --container: the server runs in an Apptainer/Singularity image.
+            "CONTAINER": spec.appValues["CONTAINER_IMAGE"]?.isEmpty == false,
         ]
         conditions.merge(spec.app.conditions(spec.appValues)) { _, app in app }
         return conditions

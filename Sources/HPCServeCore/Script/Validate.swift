@@ -335,6 +335,33 @@ public enum Validate {
         return value
     }
 
+    /// A path on the server for a probe or for the page to open: `/`, then the characters of a
+    /// URL's path and query (RFC 3986): no spaces, quotes, `#` or anything else a browser escapes.
+    public static func urlPath(_ value: String, option: String) throws -> String {
+        try basic(value, option: option)
+        let allowed = "-._~!$&'()*+,;=:@/%?"
+        guard value.startsWith(scalars: "/"),
+            value.unicodeScalars.allSatisfy({ isAlnum($0) || allowed.unicodeScalars.contains($0) })
+        else {
+            throw UsageError(
+                "\(option) value \(show(value)) is not a URL path; start it with '/' and use letters, digits "
+                    + "and URL punctuation (- . _ ~ / ? = & % + : @ , ; ! $ ' ( ) *), e.g. /lab or /api/health")
+        }
+        return value
+    }
+
+    /// An Apptainer/Singularity image: a file (`lab.sif`) or a URI (`docker://jupyter/base-notebook:4.0`);
+    /// one printable line that does not start with `-` (it would be read as an option).
+    public static func containerImage(_ value: String, option: String = "--container") throws -> String {
+        try basic(value, option: option)
+        if value.startsWith(scalars: "-") {
+            throw UsageError(
+                "\(option) value \(show(value)) starts with '-'; give an image file or URI (e.g. lab.sif or "
+                    + "docker://jupyter/base-notebook), or ./\(show(value).dropFirst().dropLast()) for a file")
+        }
+        return value
+    }
+
     /// A trusted raw line of the user's own setup code: one line, no NUL.
     public static func setupLine(_ value: String, option: String = "--setup") throws -> String {
         try basic(value, option: option)

@@ -6,6 +6,7 @@ public enum ExitCode: Int32, Sendable {
     case unavailable = 69
     case software = 70
     case cannotCreate = 73
+    case config = 78
     case interrupted = 130
 }
 

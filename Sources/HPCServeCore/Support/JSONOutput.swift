@@ -24,6 +24,8 @@ struct ReadySession: Encodable {
     var user: String
     var timeLeft: String?
     var log: String
+    /// The laptop end's port, when the laptop made the forward (`--host`).
+    var laptopPort: Int? = nil
 
     enum CodingKeys: String, CodingKey {
         case jobID = "job_id"
@@ -33,6 +35,7 @@ struct ReadySession: Encodable {
         case url, token, user
         case timeLeft = "time_left"
         case log
+        case laptopPort = "laptop_port"
     }
 
     func encode(to encoder: any Encoder) throws {
@@ -48,6 +51,7 @@ struct ReadySession: Encodable {
         try c.encode(user, forKey: .user)
         try c.encode(timeLeft, forKey: .timeLeft)  // null when squeue did not say
         try c.encode(log, forKey: .log)
+        try c.encodeIfPresent(laptopPort, forKey: .laptopPort)
     }
 }
 

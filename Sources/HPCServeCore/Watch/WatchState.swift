@@ -17,7 +17,6 @@ public struct PollPolicy: Sendable, Equatable {
     /// the user's (for `fileRunningFor` seconds after squeue said running, then `file` again).
     public var fileRunning = 0.05
     public var fileRunningFor = 120.0
-    /// How often the scheduler's start estimate may be shown fresh.
     public init() {}
 }
 
@@ -58,6 +57,7 @@ public struct WatchState: Sendable {
     private var lastReason = ""
     /// When squeue last said the job runs (on a node it did not run on before).
     private var runningSince: Double?
+    private var lastEstimate = ""
 
     public init(policy: PollPolicy = PollPolicy(), now: Double) {
         self.policy = policy
@@ -113,9 +113,12 @@ public struct WatchState: Sendable {
         if status.state == "PENDING" || status.state == "REQUEUED" || status.nodes.isEmpty {
             let wasPending: Bool
             if case .pending = phase { wasPending = true } else { wasPending = false }
-            if !wasPending || status.reason != lastReason {
+            // A new reason, or a new start estimate from the same squeue answer (no extra call).
+            let newEstimate = status.startTime != lastEstimate && !["", "N/A"].contains(status.startTime)
+            if !wasPending || status.reason != lastReason || newEstimate {
                 events.append(.pending(reason: status.reason, startEstimate: status.startTime))
             }
+            lastEstimate = status.startTime
             // Back off while pending: the scheduler is shared, and nothing changes fast.
             interval = wasPending ? min(interval * policy.growth, policy.pendingMax) : policy.pendingFirst
             phase = .pending(reason: status.reason)

@@ -6,6 +6,8 @@ extension Watcher {
     /// that node, or a live forward of an earlier watch, which the ready step reuses). A
     /// failure here is not reported: the ready step opens a fresh forward and reports its error.
     func openEarly(_ node: String) async {
+        // Where ssh to nodes is off, the forward goes through the job (srun): nothing to open early.
+        guard options.nodeSSH != .no else { return }
         if early.current == node { return }
         if early.current != nil { await closeEarly() }
         let master = Tunnel(runner: context.runner, directory: directory, node: node, target: "")

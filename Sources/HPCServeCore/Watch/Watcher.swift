@@ -15,6 +15,12 @@ public struct WatchOptions: Sendable {
     public var loginHost: String
     public var user: String
     public var policy = PollPolicy()
+    /// Whether the forward may ssh to the node (`HPCSERVE_NODE_SSH`).
+    public var nodeSSH = NodeSSH.auto
+    /// This invocation submitted the job (a failure offers to cancel it).
+    public var submitted = false
+    /// sshd on the nodes, for the way through the job (`HPCSERVE_SSHD`).
+    public var sshd = "/usr/sbin/sshd"
     /// Seconds between checks that the forward is still alive.
     public var tunnelCheck = 10.0
     public init(loginHost: String, user: String) {
@@ -43,7 +49,31 @@ struct Watcher {
         self.status = StatusLine(context: context)
     }
 
+    /// Watches; a failure after the job exists names its state and the way back, and a job
+    /// this invocation submitted is offered for cancellation, as Ctrl-C does.
     func run() async throws -> ExitCode {
+        do {
+            return try await watch()
+        } catch let error as TunnelError {
+            status.finish()
+            var state = "in an unknown state"
+            if case .found(let s) = try? await slurm.query(job) { state = s.state }
+            let active = ["PENDING", "RUNNING", "CONFIGURING", "REQUEUED", "RESIZING", "SUSPENDED"].contains(state)
+            if active, options.submitted, context.isTerminal,
+                let answer = context.ask("hpcserve: \(error.description)\nCancel job \(job)? [y/N] "),
+                answer.lowercased().hasPrefix("y")
+            {
+                try? await slurm.cancel(job)
+                throw WatchFailed(inner: error, job: job, state: "cancelled", next: "nothing left to stop")
+            }
+            let next =
+                active
+                ? "it keeps its node: reattach: hpcserve watch \(job); stop: hpcserve stop \(job)" : "nothing left"
+            throw WatchFailed(inner: error, job: job, state: state, next: next)
+        }
+    }
+
+    func watch() async throws -> ExitCode {
         context.interrupts.claim()
         let start = context.now()
         var state = WatchState(policy: options.policy, now: start)
@@ -53,6 +83,7 @@ struct Watcher {
         var lastLeft = ""
         var lastHint = start
         var logSeen: Bool?   // whether the job's log was there at the last look while waiting to start
+        var walltime = WalltimeWarnings()
         while true {
             if context.interrupts.fired {
                 status.finish()
@@ -62,6 +93,13 @@ struct Watcher {
             if now >= state.nextSqueue {
                 let query = try await slurm.query(job)
                 if case .found(let s) = query { lastLeft = s.timeLeft }
+                if case .found(let s) = query, s.state == "RUNNING", let mark = walltime.observe(timeLeft: s.timeLeft) {
+                    // One line and, on a terminal, the bell: the job is stopped at its limit.
+                    status.note(
+                        "job \(job) has \(s.timeLeft) left (under \(mark / 60) minutes) before its time limit; "
+                            + "save your work")
+                    if context.isTerminal { context.output.stderr("\u{7}") }
+                }
                 for event in state.observe(query, at: now) {
                     if let code = try await handle(
                         event, start: start, timeLeft: lastLeft, tunnel: &tunnel, served: &served)
@@ -174,9 +212,37 @@ struct Watcher {
             runner: context.runner, directory: directory, node: info.node, target: info.target, serverPID: info.pid)
         if await forwardEarly(tunnel) { return tunnel }
         // Reuse a live forward (a reattaching `watch`, or one made before) unless the job moved.
-        if existing.map({ $0.node == info.node }) ?? true, await tunnel.isAlive() { return tunnel }
-        try await tunnel.open()
-        return tunnel
+        if existing.map({ $0.node == info.node }) ?? true, await tunnel.isAlive() { return existing ?? tunnel }
+        var through = JobSSH(job: job, directory: directory, node: info.node)
+        through.sshd = options.sshd
+        switch options.nodeSSH {
+        case .yes:
+            try await tunnel.open()
+            return tunnel
+        case .no:
+            try await through.prepare(runner: context.runner)
+            var viaJob = tunnel
+            viaJob.via = through
+            try await viaJob.open()
+            return viaJob
+        case .auto:
+            do {
+                try await tunnel.open()
+                return tunnel
+            } catch TunnelError.failed(_, let direct) {
+                status.note("ssh to \(info.node) failed (\(direct)); going through the job (srun --overlap)")
+                try await through.prepare(runner: context.runner)
+                var viaJob = tunnel
+                viaJob.via = through
+                do {
+                    try await viaJob.open()
+                } catch TunnelError.failed(_, let message) {
+                    throw TunnelError.failed(
+                        node: info.node, message: "\(direct), and through the job (srun --overlap): \(message)")
+                }
+                return viaJob
+            }
+        }
     }
 
     struct Report {
@@ -342,4 +408,14 @@ struct StatusLine: Sendable {
             return value
         }
     }
+}
+
+/// What went wrong while watching, with the job's state and what to do about it, on one line.
+struct WatchFailed: UserFacingError {
+    let inner: any UserFacingError
+    let job: String
+    let state: String
+    let next: String
+    var description: String { "\(inner.description) [job \(job) \(state.lowercased()); \(next)]" }
+    var exitCode: ExitCode { inner.exitCode }
 }

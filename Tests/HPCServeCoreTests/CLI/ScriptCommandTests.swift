@@ -41,7 +41,7 @@ struct ScriptSections {
 @Suite(.tags(.golden)) struct ScriptGoldenTests {
     @Test(arguments: Apps.all.map(\.name))
     func appPartMatchesItsSnapshot(_ app: String) throws {
-        let sections = try ScriptSections(try renderScript([app, "--time", "2:00:00"]))
+        let sections = try ScriptSections(try renderScript(appWords(app) + ["--time", "2:00:00"]))
         expectSnapshot(sections.app, named: "script-\(app).sh")
     }
 
@@ -95,10 +95,13 @@ struct ScriptSections {
 @Suite struct ScriptLayoutTests {
     static let variants: [[String]] =
         Apps.all.flatMap { app in
-            [[app.name], [app.name, "--reverse-tunnel", "--module", "x/1", "--setup", "echo hi"]]
+            [appWords(app.name), appWords(app.name) + ["--reverse-tunnel", "--module", "x/1", "--setup", "echo hi"]]
         } + [
             ["jupyter", "--listen", "tcp", "--classic"], ["jupyter", "--listen", "tcp", "--reverse-tunnel"],
             ["rstudio", "--listen", "socket"], ["paraview", "--ranks", "4"],
+            ["jupyter", "--container", "lab.sif"], ["rstudio", "--container", "r.sif", "--listen", "socket"],
+            ["code-server", "--container", "cs.sif", "--listen", "tcp"],
+            ["web", "--container", "a.sif", "--command", "srv {port}", "--reverse-tunnel"],
         ]
 
     @Test func theDefaultJupyterScriptIsShortAndOpensWithTheUsersPart() throws {
@@ -224,10 +227,9 @@ struct ScriptSections {
     static let variants: [[String]] =
         Apps.all.flatMap { app in
             [
-                [app.name, "-t", "10"],
-                [
-                    app.name, "-t", "1-00:00:00", "--shared", "--reverse-tunnel", "--module", "x/1", "--setup",
-                    "echo hi",
+                appWords(app.name) + ["-t", "10"],
+                appWords(app.name) + [
+                    "-t", "1-00:00:00", "--shared", "--reverse-tunnel", "--module", "x/1", "--setup", "echo hi",
                 ],
             ]
         } + [
@@ -236,6 +238,12 @@ struct ScriptSections {
             ["jupyter", "--listen", "tcp", "--reverse-tunnel", "--classic"],
             ["rstudio", "--listen", "socket", "--reverse-tunnel"],
             ["paraview", "--ranks", "4", "--reverse-tunnel"],
+            ["jupyter", "--container", "docker://jupyter/base-notebook:x y"],
+            ["jupyter", "--container", "lab.sif", "--listen", "tcp", "--classic", "--reverse-tunnel"],
+            ["rstudio", "--container", "rocker.sif"], ["rstudio", "--container", "rocker.sif", "--listen", "socket"],
+            ["code-server", "--container", "cs.sif"], ["code-server", "--container", "cs.sif", "--listen", "tcp"],
+            ["web", "--container", "app.sif", "--command", "srv --port {port}"],
+            ["web", "--container", "app.sif", "--listen", "socket", "--command", "srv --unix \"{socket}\""],
         ]
 
     @Test(arguments: variants)
@@ -329,6 +337,18 @@ struct ScriptSections {
         (["script", "jupyter", "--listen", "udp"], "not one of: socket, tcp"),
         (["script", "paraview", "--listen", "socket"], "cannot listen on a Unix socket"),
         (["script", "paraview", "--ranks", "0"], "--ranks"),
+        (["script", "tensorboard"], "tensorboard needs --logdir DIR"),
+        (["script", "tensorboard", "--logdir", "r", "--listen", "socket"], "cannot listen on a Unix socket"),
+        (["script", "web"], "web needs --command 'CMD'"),
+        (["web", "--command", "srv"], "--command has no {port}"),
+        (["script", "web", "--command", "srv {socket}"], "which only --listen socket has"),
+        (["script", "web", "--command", "srv '{port}'"], "inside single quotes"),
+        (["script", "web", "--command", "srv {port}", "--probe-path", "health"], "is not a URL path"),
+        (["script", "web", "--command", "srv {port}", "--url-path", "/a b"], "is not a URL path"),
+        (["script", "web", "--command", "srv {port}", "--url-path", "/#x"], "is not a URL path"),
+        (["script", "jupyter", "--container", "-img.sif"], "starts with '-'"),
+        (["script", "tensorboard", "--logdir", "r", "--container", "x.sif"], "unknown option '--container'"),
+        (["script", "paraview", "--container", "x.sif"], "unknown option '--container'"),
         (["script", "jupyter", "--shared=yes"], "is a flag"),
         (["script", "jupyter", "--", "--output=/tmp/x"], "cannot be passed through"),
         (["jupyter", "--tme", "1"], "did you mean --time?"),
@@ -362,6 +382,9 @@ struct ScriptSections {
         (["script", "jupyter", "--help"], "help-script-jupyter.txt"),
         (["script", "rstudio", "--help"], "help-script-rstudio.txt"),
         (["script", "paraview", "--help"], "help-script-paraview.txt"),
+        (["script", "tensorboard", "--help"], "help-script-tensorboard.txt"),
+        (["script", "web", "--help"], "help-script-web.txt"),
+        (["script", "code-server", "--help"], "help-script-code-server.txt"),
         (["snippet", "--help"], "help-snippet.txt"),
         (["snippet", "license", "--help"], "help-snippet-license.txt"),
         (["snippet", "reverse-tunnel", "--help"], "help-snippet-reverse-tunnel.txt"),
@@ -369,6 +392,8 @@ struct ScriptSections {
         (["watch", "--help"], "help-watch.txt"),
         (["list", "--help"], "help-list.txt"),
         (["stop", "--help"], "help-stop.txt"),
+        (["config", "--help"], "help-config.txt"),
+        (["doctor", "--help"], "help-doctor.txt"),
         (["completions", "--help"], "help-completions.txt"),
     ])
     func helpMatchesItsSnapshotAndHasExamples(_ words: [String], _ file: String) async {

@@ -145,7 +145,7 @@ final class ParallelResults<R: Sendable>: @unchecked Sendable {
         case directive
         /// A whole number: its decimal form (sbatch and bash read "007" and "7" alike).
         case integer
-        /// `--setup`: the line, verbatim (trusted code by design: not linted, not run).
+        /// `--setup`, web's `--command`: the line, verbatim (trusted code by design: not linted, not run).
         case verbatim
         /// `--template FILE`: only a file that exists (no value in the text).
         case templateFile
@@ -225,7 +225,7 @@ final class ParallelResults<R: Sendable>: @unchecked Sendable {
         if integerOptions.contains(option) { return .integer }
         if directiveOptions.contains(option) { return .directive }
         switch option {
-        case "--setup": return .verbatim
+        case "--setup", "--command": return .verbatim
         case "--template": return .templateFile
         case "--output": return .outputFile
         default: return .literal
@@ -252,7 +252,7 @@ final class ParallelResults<R: Sendable>: @unchecked Sendable {
         for (index, value) in values.enumerated() {
             // Options every app has: the app turns with the value. An app's own: always that app.
             let shared = Apps.all[index % Apps.all.count]
-            let command = ["script", shared.name]
+            let command = ["script"] + appWords(shared.name)
             for app in Apps.all {
                 for spec in ScriptCommand.appCommand(app).options where spec.key != "--help" {
                     let own = app.options.contains { $0.key == spec.key }
@@ -260,7 +260,12 @@ final class ParallelResults<R: Sendable>: @unchecked Sendable {
                 }
             }
             func add(_ spec: OptionSpec, app: AppProfile) {
-                let command = ["script", app.name]
+                // The app's required options, less the one the value is for.
+                var required = appRequired[app.name] ?? []
+                if let i = required.firstIndex(of: spec.key) { required.removeSubrange(i...(i + 1)) }
+                let command = ["script", app.name] + required
+                // web's --command must say where to listen: the value comes first, {port} after it.
+                let given = app.name == "web" && spec.key == "--command" ? value + " {port}" : value
                 if spec.valueName == nil {
                     out.append(
                         Attempt(
@@ -270,7 +275,7 @@ final class ParallelResults<R: Sendable>: @unchecked Sendable {
                 } else {
                     out.append(
                         Attempt(
-                            words: command + [spec.key, value], environment: base, value: value,
+                            words: command + [spec.key, given], environment: base, value: value,
                             expect: expectation(for: spec.key), run: true, base: app.name, target: spec.key))
                 }
             }
@@ -428,7 +433,7 @@ final class ParallelResults<R: Sendable>: @unchecked Sendable {
     @Test func everyOptionThePassthroughAndTheEnvironmentOverTheCorpus() throws {
         let box = try StubSandbox()
         defer { box.cleanup() }
-        for name in ["jupyter", "rserver", "pvserver", "srun"] {
+        for name in ["jupyter", "rserver", "pvserver", "srun", "tensorboard", "webapp", "code-server"] {
             try writeExecutable(box.bin + "/" + name, "#!/bin/bash\nexit 0\n")
         }
         let work = box.dir.path + "/work"
@@ -437,7 +442,7 @@ final class ParallelResults<R: Sendable>: @unchecked Sendable {
         #expect(values.count >= 1000, "corpus of \(values.count)")
         let base = ["HOME": box.home, "XDG_CONFIG_HOME": "/nonexistent-config"]
         var baselines: [String: String] = [:]
-        for words in Apps.all.map({ ["script", $0.name] }) + [
+        for words in Apps.all.map({ ["script"] + appWords($0.name) }) + [
             ["snippet", "license", "--gateway", "gw", "--server", "lic", "--port", "27000"],
             ["snippet", "reverse-tunnel", "--port", "8888"],
         ] {
@@ -473,7 +478,7 @@ final class ParallelResults<R: Sendable>: @unchecked Sendable {
         for (app, names) in modules {
             guard
                 case .accepted(let text, _, _) = Self.outcome(
-                    ["script", app] + names.flatMap { ["--module", $0] }, environment: base, cwd: work)
+                    ["script"] + appWords(app) + names.flatMap { ["--module", $0] }, environment: base, cwd: work)
             else {
                 Issue.record("the accepted module names of \(app) together were refused")
                 continue
@@ -484,7 +489,7 @@ final class ParallelResults<R: Sendable>: @unchecked Sendable {
         for (app, words) in passthrough {
             guard
                 case .accepted(let text, _, _) = Self.outcome(
-                    ["script", app, "--"] + words, environment: base, cwd: work)
+                    ["script"] + appWords(app) + ["--"] + words, environment: base, cwd: work)
             else {
                 Issue.record("the accepted passthrough words of \(app) together were refused")
                 continue
@@ -650,6 +655,18 @@ final class ParallelResults<R: Sendable>: @unchecked Sendable {
                 switch path[0] {
                 case "script", "snippet":
                     covered = reached.contains("\(path[0]) \(path[1]) \(option.key)")
+                case "proxy", "ssh-config":
+                    // The same job options (and checks) as the scripts'; ssh-config's own in ProxyCommandTests.
+                    covered =
+                        reached.contains("script jupyter \(option.key)")
+                        || ProxyCommandTests.ownValueOptions.contains(option.key)
+                case "config":
+                    // config checks its values with the same code as a job's (ConfigKey.check runs the
+                    // job option's apply): the script's coverage is its coverage; ConfigurationTests
+                    // also gives it hostile values.
+                    covered =
+                        reached.contains("script jupyter \(option.key)")
+                        || Self.watcherValueOptions.contains(option.key)
                 default:
                     let asScript =
                         Apps.named(path[0]).map { reached.contains("script \($0.name) \(option.key)") }

@@ -84,7 +84,9 @@ struct StubSandbox {
         try FileManager.default.createDirectory(atPath: dir.path + "/home", withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: dir.path + "/bin", withIntermediateDirectories: true)
         let stubs = [
-            "jupyter": "sleep 0.2", "rserver": "sleep 0.2", "pvserver": "sleep 0.2",
+            "jupyter": "sleep 0.2", "rserver": "sleep 0.2", "pvserver": "sleep 0.2", "tensorboard": "sleep 0.2",
+            "webapp": "sleep 0.2", "code-server": "sleep 0.2",
+            "apptainer": "exit 0",
             "curl": "echo 200", "ssh": "exit 0", "module": "exit 0", "srun": "sleep 0.2",
         ]
         for (name, body) in stubs {

@@ -36,6 +36,7 @@ func runCLI(_ args: [String], home: String = "/home/alice", extraEnv: [String: S
 {
     var env = [
         "HOME": home, "NO_COLOR": "1", "COLUMNS": "80", "TERM": "dumb", "XDG_CONFIG_HOME": "/nonexistent-config",
+        "HPCSERVE_SITE_CONFIG": "/nonexistent-site-config",
     ]
     env.merge(extraEnv) { $1 }
     let out = CapturedOutput()
@@ -156,8 +157,9 @@ func expectSnapshot(_ actual: String, named name: String, sourceLocation: Source
     }
     guard let expected = try? String(contentsOf: file, encoding: .utf8) else {
         Issue.record(
-            Comment(rawValue: "no snapshot \(name); run HPCSERVE_RECORD=1 swift test and review "
-                + "Tests/HPCServeCoreTests/Snapshots/\(name)"),
+            Comment(
+                rawValue: "no snapshot \(name); run HPCSERVE_RECORD=1 swift test and review "
+                    + "Tests/HPCServeCoreTests/Snapshots/\(name)"),
             sourceLocation: sourceLocation)
         return
     }
@@ -168,8 +170,19 @@ func expectSnapshot(_ actual: String, named name: String, sourceLocation: Source
         let exp = line < e.count ? String(e[line]) : "<end>"
         let act = line < a.count ? String(a[line]) : "<end>"
         Issue.record(
-            Comment(rawValue: "\(name) differs from its snapshot at line \(line + 1):\n  expected: \(exp)\n  actual:   "
-                + "\(act)\n(re-record with HPCSERVE_RECORD=1 if the change is intended)"),
+            Comment(
+                rawValue: "\(name) differs from its snapshot at line \(line + 1):\n  expected: \(exp)\n  actual:   "
+                    + "\(act)\n(re-record with HPCSERVE_RECORD=1 if the change is intended)"),
             sourceLocation: sourceLocation)
     }
 }
+
+/// What an app needs on its command line to render at all (a new app with a required option
+/// adds it here): `tensorboard` a log directory, `web` a command.
+let appRequired: [String: [String]] = [
+    "tensorboard": ["--logdir", "runs"],
+    "web": ["--command", "webapp --port {port}"],
+]
+
+/// `app` and the options it requires.
+func appWords(_ app: String) -> [String] { [app] + (appRequired[app] ?? []) }

@@ -18,10 +18,11 @@ extension Tunnel {
     /// The session directory is a plain path (SessionPaths allows `[A-Za-z0-9_.+@~/-]`), the
     /// same on the node (the job writes connection.json there).
     static func earlyCommand(connectionFile: String) -> String {
-        // `kill -0 $PPID`: the sshd session this runs under; gone when the master is closed.
+        // `kill -0 $PPID`: the sshd session this runs under; gone when the master is closed. Every
+        // 0.1 s: a job that is ready and then ends before a look leaves this waiting (waitLimit).
         let wait =
-            "i=0; until [ -e \"$f\" ] || [ $i -ge \(waitLimit * 5) ]; do kill -0 $PPID 2>/dev/null || exit 0; "
-            + "sleep 0.2; i=$((i+1)); done"
+            "i=0; until [ -e \"$f\" ] || [ $i -ge \(waitLimit * 10) ]; do kill -0 $PPID 2>/dev/null || exit 0; "
+            + "sleep 0.1; i=$((i+1)); done"
         let pid = "p=$(sed -n \"s/^ *\\\"pid\\\": *\\([0-9][0-9]*\\).*/\\1/p\" \"$f\" 2>/dev/null)"
         let stay =
             "while [ -e \"$f\" ] && { [ -z \"$p\" ] || kill -0 \"$p\"; } 2>/dev/null && kill -0 $PPID 2>/dev/null; "

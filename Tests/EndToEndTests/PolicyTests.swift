@@ -113,6 +113,10 @@ extension EndToEnd {
             // A second connection: the same job.
             let second = try laptop("lap1", "\(ssh) hpc-job 'echo $(hostname) $(squeue --me -h -o %i | wc -l)'", 120)
             #expect(second.output.contains("\(node) 1"), "\(second)")
+            // hpcserve shell on the login node: a command in the same job, on its node.
+            let shell = try Cluster.on("login", "alice", "hpcserve shell -- 'echo $(hostname) $SLURM_JOB_ID'")
+            #expect(shell.ok && shell.output.contains("\(node) "), "\(shell)")
+            #expect(shell.output.contains("shell job \(job) on \(node)"), "\(shell)")
             // scp into the job's node (node-local /tmp, not the shared home).
             try laptop("lap1", "echo e2e-payload > \(dir)/payload", 60)
             let scp = try laptop(

@@ -12,7 +12,7 @@ _hpcserve() {
     words=("${COMP_WORDS[@]}") cword=$COMP_CWORD
   fi
   if ((cword == 1)); then
-    _hpcserve_reply 'jupyter rstudio paraview tensorboard code-server web watch list stop script snippet proxy ssh-config config doctor completions help --help -h version --version' "$cur"
+    _hpcserve_reply 'jupyter rstudio paraview tensorboard code-server web watch list stop script snippet shell proxy ssh-config config doctor completions help --help -h version --version' "$cur"
     return
   fi
   local command=${words[1]}
@@ -223,6 +223,13 @@ _hpcserve() {
         --port | --host | --insecure-tcp-port | --laptop-port) return ;;
       esac
       _hpcserve_reply '--port --host --socket --insecure-tcp-port --laptop-port --help -h' "$cur" ;;
+    shell)
+      case $prev in
+        --partition | -p)
+          _hpcserve_reply "$(sinfo -h -o %R 2>/dev/null)" "$cur"; return ;;
+        --time | -t | --account | -A | --qos | -q | --cpus-per-task | -c | --mem | --gpus | -G | --gres | --constraint | -C | --reservation) return ;;
+      esac
+      _hpcserve_reply '--time -t --partition -p --account -A --qos -q --cpus-per-task -c --mem --gpus -G --gres --constraint -C --reservation --shared --help -h' "$cur" ;;
     proxy)
       case $prev in
         --partition | -p)
@@ -253,7 +260,7 @@ _hpcserve() {
       if [[ $cur != -* ]]; then _hpcserve_reply 'bash zsh fish' "$cur"; return; fi
       _hpcserve_reply '--help -h' "$cur" ;;
     help)
-      if [[ $cur != -* ]]; then _hpcserve_reply 'jupyter rstudio paraview tensorboard code-server web watch list stop script snippet proxy ssh-config config doctor completions help version' "$cur"; return; fi
+      if [[ $cur != -* ]]; then _hpcserve_reply 'jupyter rstudio paraview tensorboard code-server web watch list stop script snippet shell proxy ssh-config config doctor completions help version' "$cur"; return; fi
       _hpcserve_reply '--help -h' "$cur" ;;
     version)
       _hpcserve_reply '--help -h' "$cur" ;;

@@ -34,6 +34,7 @@ complete -c hpcserve -n __hpcserve_at -a 'list' -d 'your sessions: state, node, 
 complete -c hpcserve -n __hpcserve_at -a 'stop' -d 'cancel, close the forward, remove secrets'
 complete -c hpcserve -n __hpcserve_at -a 'script' -d 'print an sbatch script for APP'
 complete -c hpcserve -n __hpcserve_at -a 'snippet' -d 'bash to paste into a job script'
+complete -c hpcserve -n __hpcserve_at -a 'shell' -d 'a terminal on your job\'s node (the shell job proxy uses)'
 complete -c hpcserve -n __hpcserve_at -a 'proxy' -d 'ssh into your job (a ProxyCommand for ssh, scp, VS Code)'
 complete -c hpcserve -n __hpcserve_at -a 'ssh-config' -d 'the laptop\'s ~/.ssh/config block for hpc-job'
 complete -c hpcserve -n __hpcserve_at -a 'config' -d 'the effective settings and where each came from'
@@ -388,6 +389,19 @@ complete -c hpcserve -n '__hpcserve_in snippet reverse-tunnel' -l insecure-tcp-p
 complete -c hpcserve -n '__hpcserve_in snippet reverse-tunnel' -l laptop-port -x -d 'port for the laptop command (default 8888)'
 complete -c hpcserve -n '__hpcserve_in snippet reverse-tunnel' -l help -s h -d 'show this help'
 
+complete -c hpcserve -n '__hpcserve_in shell' -l time -s t -x -d 'time limit: M, M:S, H:M:S, D-H, D-H:M or D-H:M:S'
+complete -c hpcserve -n '__hpcserve_in shell' -l partition -s p -x -a '(sinfo -h -o %R 2>/dev/null)' -d 'partition (queue)'
+complete -c hpcserve -n '__hpcserve_in shell' -l account -s A -x -d 'account to charge'
+complete -c hpcserve -n '__hpcserve_in shell' -l qos -s q -x -d 'quality of service'
+complete -c hpcserve -n '__hpcserve_in shell' -l cpus-per-task -s c -x -d 'CPUs for the server'
+complete -c hpcserve -n '__hpcserve_in shell' -l mem -x -d 'memory per node, e.g. 16G'
+complete -c hpcserve -n '__hpcserve_in shell' -l gpus -s G -x -d 'GPUs, e.g. 1 or a100:2'
+complete -c hpcserve -n '__hpcserve_in shell' -l gres -x -d 'generic resources, e.g. gpu:a100:2'
+complete -c hpcserve -n '__hpcserve_in shell' -l constraint -s C -x -d 'node features, e.g. skylake&ib'
+complete -c hpcserve -n '__hpcserve_in shell' -l reservation -x -d 'reservation'
+complete -c hpcserve -n '__hpcserve_in shell' -l shared -d 'do not ask for the whole node (less safe; warns)'
+complete -c hpcserve -n '__hpcserve_in shell' -l help -s h -d 'show this help'
+
 complete -c hpcserve -n '__hpcserve_in proxy' -l time -s t -x -d 'time limit: M, M:S, H:M:S, D-H, D-H:M or D-H:M:S'
 complete -c hpcserve -n '__hpcserve_in proxy' -l partition -s p -x -a '(sinfo -h -o %R 2>/dev/null)' -d 'partition (queue)'
 complete -c hpcserve -n '__hpcserve_in proxy' -l account -s A -x -d 'account to charge'
@@ -436,6 +450,6 @@ complete -c hpcserve -n '__hpcserve_in completions' -l help -s h -d 'show this h
 complete -c hpcserve -n '__hpcserve_in completions' -x -a 'bash zsh fish'
 
 complete -c hpcserve -n '__hpcserve_in help' -l help -s h -d 'show this help'
-complete -c hpcserve -n '__hpcserve_in help' -x -a 'jupyter rstudio paraview tensorboard code-server web watch list stop script snippet proxy ssh-config config doctor completions help version'
+complete -c hpcserve -n '__hpcserve_in help' -x -a 'jupyter rstudio paraview tensorboard code-server web watch list stop script snippet shell proxy ssh-config config doctor completions help version'
 
 complete -c hpcserve -n '__hpcserve_in version' -l help -s h -d 'show this help'

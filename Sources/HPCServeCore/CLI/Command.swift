@@ -61,7 +61,8 @@ public enum Commands {
     public static let all: [Command] =
         Apps.all.map(WatchCommand.submitCommand) + [
             WatchCommand.command, SessionsCommand.listCommand, SessionsCommand.stopCommand, ScriptCommand.command,
-            SnippetCommand.command, ProxyCommand.command, ProxyCommand.sshConfigCommand, ConfigCommand.command,
+            SnippetCommand.command, ProxyCommand.shellCommand, ProxyCommand.command, ProxyCommand.sshConfigCommand,
+            ConfigCommand.command,
             DoctorCommand.command, CompletionsCommand.command, help, version,
         ]
 

@@ -43,6 +43,25 @@ public enum ProxyCommand {
         return command
     }()
 
+    static let shellCommand: Command = {
+        var command = Command(
+            "shell", summary: "a terminal on your job's node (the shell job proxy uses)",
+            usage: "hpcserve shell [JOB OPTIONS] [-- COMMAND…]",
+            about: [
+                """
+                Finds your shell job (or submits one with these options), waits for it, and opens a terminal \
+                on its node, inside the job, the same way 'hpcserve proxy' does: ssh through 'srun --overlap … \
+                sshd -i', also where nobody may ssh to compute nodes. After '--': a command to run instead.
+                """
+            ]
+        ) { parsed, context in
+            try await shell(parsed, context: context)
+        }
+        command.optionGroups = [OptionGroup("Job options (for a new shell job)", shellJobOptions + [.help])]
+        command.examples = ["hpcserve shell -t 2:00:00", "hpcserve shell -- nvidia-smi"]
+        return command
+    }()
+
     static let sshConfigCommand: Command = {
         var command = Command(
             "ssh-config", summary: "the laptop's ~/.ssh/config block for hpc-job",
@@ -124,8 +143,8 @@ public enum ProxyCommand {
         return best
     }
 
-    static func run(_ parsed: ParsedArguments, context: Context) async throws -> ExitCode {
-        try ScriptCommand.noStrayArguments(parsed)
+    /// The user's shell job, found or submitted, once it runs: the way in, ready to use.
+    static func runningShell(_ parsed: ParsedArguments, context: Context) async throws -> JobSSH? {
         let paths = try SessionPaths.from(context)
         try paths.ensurePrivate()
         let slurm = Slurm(runner: context.runner)
@@ -135,13 +154,13 @@ public enum ProxyCommand {
             context.note("submitted shell job \(job); log: \(paths.log(jobID: job))")
             found = (job, "PENDING", "")
         }
-        guard let (job, _, nodeFound) = found else { return .software }
+        guard let (job, _, nodeFound) = found else { return nil }
         var node = nodeFound
         // Waits, gently: 1 s doubling to 30 s; progress on stderr (VS Code shows it in its log).
         var interval = 1.0
         var last = ""
         while true {
-            if context.interrupts.fired { return .interrupted }
+            if context.interrupts.fired { return nil }
             switch try await slurm.query(job) {
             case .found(let s) where s.state == "RUNNING" && !s.firstNode.isEmpty:
                 node = s.firstNode
@@ -166,13 +185,36 @@ public enum ProxyCommand {
                 v, option: "environment variable HPCSERVE_SSHD", allowed: "_.-/+", what: "path")
         }
         try await through.prepare(runner: context.runner)
-        context.note("connecting to shell job \(job) on \(node)")
-        let argv = through.stepArgv
-        guard let srun = LiveProcessRunner.resolve(argv[0]) else { throw ToolMissing(tool: argv[0]) }
-        // srun takes over standard input and output: the ssh client talks to sshd -i.
+        return through
+    }
+
+    /// Replaces this process with `argv` (looked up on PATH); returns only when it cannot.
+    static func exec(_ argv: [String]) throws -> Never {
+        guard let path = LiveProcessRunner.resolve(argv[0]) else { throw ToolMissing(tool: argv[0]) }
         let cArgs = argv.map { strdup($0) } + [nil]
-        execv(srun, cArgs)
-        throw ToolMissing(tool: "srun")
+        execv(path, cArgs)
+        throw ToolMissing(tool: argv[0])
+    }
+
+    static func run(_ parsed: ParsedArguments, context: Context) async throws -> ExitCode {
+        try ScriptCommand.noStrayArguments(parsed)
+        guard let through = try await runningShell(parsed, context: context) else { return .interrupted }
+        context.note("connecting to shell job \(through.job) on \(through.node)")
+        // srun takes over standard input and output: the ssh client talks to sshd -i.
+        try exec(through.stepArgv)
+    }
+
+    /// `hpcserve shell [job options] [-- COMMAND…]`: a terminal (or COMMAND) in the shell job.
+    static func shell(_ parsed: ParsedArguments, context: Context) async throws -> ExitCode {
+        try ScriptCommand.noStrayArguments(parsed)
+        var forJob = parsed
+        forJob.passthrough = nil  // after '--' comes the command, not sbatch options
+        guard let through = try await runningShell(forJob, context: context) else { return .interrupted }
+        context.note("shell job \(through.job) on \(through.node) (hpcserve stop \(through.job) ends it)")
+        let command = parsed.passthrough ?? []
+        try exec(
+            ["ssh", "-o", "BatchMode=yes"] + through.sshOptions + (command.isEmpty ? ["-t"] : [])
+                + ["--", through.node] + command)
     }
 
     static func sshConfig(_ parsed: ParsedArguments, context: Context) async throws -> ExitCode {

@@ -655,7 +655,7 @@ final class ParallelResults<R: Sendable>: @unchecked Sendable {
                 switch path[0] {
                 case "script", "snippet":
                     covered = reached.contains("\(path[0]) \(path[1]) \(option.key)")
-                case "proxy", "ssh-config":
+                case "proxy", "ssh-config", "shell":
                     // The same job options (and checks) as the scripts'; ssh-config's own in ProxyCommandTests.
                     covered =
                         reached.contains("script jupyter \(option.key)")

@@ -180,10 +180,7 @@ public enum ProxyCommand {
         }
         var through = JobSSH(job: job, directory: paths.directory(jobID: job), node: node)
         through.hostKeyPath = paths.root + "/ssh_host_key"
-        if let v = try context.variable("HPCSERVE_SSHD") {
-            through.sshd = try Validate.charset(
-                v, option: "environment variable HPCSERVE_SSHD", allowed: "_.-/+", what: "path")
-        }
+        through.sshd = try JobSSH.sshd(context)
         try await through.prepare(runner: context.runner)
         return through
     }

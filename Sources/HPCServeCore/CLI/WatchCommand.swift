@@ -82,8 +82,9 @@ public enum WatchCommand {
             return try await Laptop.submit(app: app, parsed: parsed, host: host, context: context)
         }
         try ScriptCommand.noStrayArguments(parsed)
-        let parsed = try Configuration.load(context).applied(to: parsed, app: app)
-        var watch = try watchSettings(parsed, context: context)
+        let configuration = try Configuration.load(context)
+        let parsed = configuration.applied(to: parsed, app: app)
+        var watch = try watchSettings(parsed, context: context, configuration: configuration)
         watch.submitted = true
         let (text, paths) = try ScriptCommand.render(app: app, parsed: parsed, context: context)
         try paths.ensurePrivate()
@@ -104,13 +105,16 @@ public enum WatchCommand {
         // The [APP] section of the app the session was started with, when it says.
         let app = (try? String(contentsOfFile: paths.directory(jobID: job) + "/app", encoding: .utf8))
             .flatMap { Apps.named($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
-        let parsed = try Configuration.load(context).applied(to: parsed, app: app)
-        return try await Watcher(
-            job: job, paths: paths, options: try watchSettings(parsed, context: context), context: context
-        ).run()
+        let configuration = try Configuration.load(context)
+        let parsed = configuration.applied(to: parsed, app: app)
+        let options = try watchSettings(parsed, context: context, configuration: configuration)
+        return try await Watcher(job: job, paths: paths, options: options, context: context).run()
     }
 
-    static func watchSettings(_ parsed: ParsedArguments, context: Context) throws -> WatchOptions {
+    /// `configuration`: the files already read by the caller (nil: read them here).
+    static func watchSettings(
+        _ parsed: ParsedArguments, context: Context, configuration: Configuration? = nil
+    ) throws -> WatchOptions {
         // Both end up in the laptop command a person pastes: plain names only.
         let host: String
         if let v = parsed.value("--login-host") {
@@ -125,6 +129,17 @@ public enum WatchCommand {
                 try Validate.charset($0, option: "environment variable USER", allowed: "_.-@", what: "user name")
             } ?? currentUser()
         var options = WatchOptions(loginHost: host, user: user)
+        try readFlags(parsed, into: &options)
+        // node_ssh: the configuration files, then HPCSERVE_NODE_SSH (checked there: yes, no or auto).
+        let nodeSSH = try (configuration ?? Configuration.load(context)).effective(app: nil, commandLine: parsed)
+            .first { $0.0.name == "node_ssh" }?.1.last?.value
+        options.nodeSSH = nodeSSH.flatMap(NodeSSH.init(rawValue:)) ?? .auto
+        options.sshd = try JobSSH.sshd(context)
+        return options
+    }
+
+    /// The watch flags both the login node's and the laptop's watcher read.
+    static func readFlags(_ parsed: ParsedArguments, into options: inout WatchOptions) throws {
         options.detach = parsed.has("--detach")
         options.cancelOnExit = parsed.has("--cancel-on-exit")
         options.json = parsed.has("--json")
@@ -132,18 +147,6 @@ public enum WatchCommand {
         if options.detach, options.cancelOnExit {
             throw UsageError("--detach and --cancel-on-exit exclude each other; give one")
         }
-        // node_ssh: the configuration files, then HPCSERVE_NODE_SSH (checked there: yes, no or auto).
-        let nodeSSH = try Configuration.load(context).effective(app: nil, commandLine: parsed)
-            .first { $0.0.name == "node_ssh" }?.1.last?.value
-        options.nodeSSH = nodeSSH.flatMap(NodeSSH.init(rawValue:)) ?? .auto
-        if let v = try context.variable("HPCSERVE_SSHD") {
-            guard v.startsWith(scalars: "/") else {
-                throw UsageError("environment variable HPCSERVE_SSHD must be an absolute path to sshd on the nodes")
-            }
-            options.sshd = try Validate.charset(
-                v, option: "environment variable HPCSERVE_SSHD", allowed: "_.-/+", what: "path")
-        }
-        return options
     }
 
     static func currentUser() -> String {
@@ -235,17 +238,22 @@ public enum SessionsCommand {
         } else if rows.isEmpty {
             context.note("no sessions in \(paths.jobs)")
         } else {
-            let table = [["JOBID", "APP", "STATE", "NODE", "LEFT", "URL"]] + rows
-            let widths = (0..<6).map { c in table.map { $0[c].count }.max() ?? 0 }
-            for row in table {
-                context.output.stdout(
-                    row.enumerated().map {
-                        $0.offset == 5
-                            ? $0.element : $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0)
-                    }.joined(separator: "  ") + "\n")
-            }
+            printTable(rows, context: context)
         }
         return .success
+    }
+
+    /// The sessions table of `list` (also the laptop's): aligned columns, the URL last and unpadded.
+    static func printTable(_ rows: [[String]], context: Context) {
+        let table = [["JOBID", "APP", "STATE", "NODE", "LEFT", "URL"]] + rows
+        let widths = (0..<6).map { c in table.map { $0[c].count }.max() ?? 0 }
+        for row in table {
+            context.output.stdout(
+                row.enumerated().map {
+                    $0.offset == 5
+                        ? $0.element : $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0)
+                }.joined(separator: "  ") + "\n")
+        }
     }
 
     static func stop(_ parsed: ParsedArguments, context: Context) async throws -> ExitCode {
@@ -277,10 +285,7 @@ public enum SessionsCommand {
         }
         // The forward's sockets went with close(); the secrets are plain files of ours.
         var removed: [String] = []
-        let jobSSH = JobSSH(job: job, directory: dir, node: "")
-        let keys = [jobSSH.hostKey, jobSSH.hostKey + ".pub", jobSSH.clientKey, jobSSH.clientKey + ".pub"]
-            .map { String($0.dropFirst(dir.count + 1)) }
-        for name in ["connection.json"] + Apps.all.flatMap(\.secretFiles) + keys {
+        for name in ["connection.json"] + Apps.all.flatMap(\.secretFiles) + JobSSH.keyFiles {
             var st = stat()
             if lstat(dir + "/" + name, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, st.st_uid == getuid(),
                 unlink(dir + "/" + name) == 0

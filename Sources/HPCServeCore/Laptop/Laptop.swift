@@ -27,13 +27,7 @@ public enum Laptop {
 
     static func watchOptions(_ parsed: ParsedArguments, context: Context) throws -> (WatchOptions, Bool) {
         var options = WatchOptions(loginHost: context.remoteHost ?? "", user: "")
-        options.detach = parsed.has("--detach")
-        options.cancelOnExit = parsed.has("--cancel-on-exit")
-        options.json = parsed.has("--json")
-        options.laptopPort = try parsed.value("--laptop-port").map { try Validate.port($0, option: "--laptop-port") }
-        if options.detach, options.cancelOnExit {
-            throw UsageError("--detach and --cancel-on-exit exclude each other; give one")
-        }
+        try WatchCommand.readFlags(parsed, into: &options)
         let browser = !parsed.has("--no-browser") && !options.json && context.isTerminal
         return (options, browser)
     }
@@ -104,7 +98,7 @@ public enum Laptop {
                     failure = StopError.notCancelled(job: job, detail: error.description, done: done)
                 }
             }
-            done += await login.closeLoginSide(job: job, removeSecrets: true).map { $0 + " on \(host)" }
+            done += await login.closeLoginSide(job: job).map { $0 + " on \(host)" }
         }
         if let record = LaptopRecord.read(login.connection, job: job), record.port > 0 {
             await login.connection.cancel(port: record.port, to: record.loginSocket)
@@ -166,15 +160,7 @@ public enum Laptop {
         } else if table.isEmpty {
             context.note("no running sessions in \(login.paths.jobs) on \(host) (--all: ended ones too)")
         } else {
-            let all = [["JOBID", "APP", "STATE", "NODE", "LEFT", "URL"]] + table
-            let widths = (0..<6).map { c in all.map { $0[c].count }.max() ?? 0 }
-            for row in all {
-                context.output.stdout(
-                    row.enumerated().map {
-                        $0.offset == 5
-                            ? $0.element : $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0)
-                    }.joined(separator: "  ") + "\n")
-            }
+            SessionsCommand.printTable(table, context: context)
         }
         return .success
     }

@@ -385,7 +385,7 @@ struct LaptopWatcher {
         }
         if cancel {
             try? await login.slurm.cancel(job)
-            _ = await login.closeLoginSide(job: job, removeSecrets: true)
+            _ = await login.closeLoginSide(job: job)
             if let ready { await connection.cancel(port: ready.port, to: ready.loginSocket) }
             await forget()
             context.note("cancelled job \(job) and closed its forwards")

@@ -176,18 +176,13 @@ public struct LoginSide: Sendable {
         done
         """
 
-    func closeLoginSide(job: String, removeSecrets: Bool) async -> [String] {
+    func closeLoginSide(job: String) async -> [String] {
         let dir = paths.directory(jobID: job)
         let node =
             (try? await remote.run(Invocation(["cat", dir + "/connection.json"], timeout: 15)))
             .flatMap { try? JSONDecoder().decode(ConnectionInfo.self, from: Data($0.stdout.utf8)).node } ?? "localhost"
-        let files = removeSecrets ? Apps.all.flatMap(\.secretFiles) : []
-        let script =
-            removeSecrets
-            ? Self.closeScript
-            : Self.closeScript.replacingOccurrences(
-                of: "for f in connection.json \"$@\"", with: "for f in \"$@\"")
-        let r = try? await remote.run(Invocation(["sh", "-c", script, "sh", dir, node] + files, timeout: 30))
+        let files = Apps.all.flatMap(\.secretFiles) + JobSSH.keyFiles
+        let r = try? await remote.run(Invocation(["sh", "-c", Self.closeScript, "sh", dir, node] + files, timeout: 30))
         return r?.stdout.split(separator: "\n").map(String.init) ?? []
     }
 

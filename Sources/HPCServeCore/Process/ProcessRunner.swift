@@ -61,9 +61,13 @@ public struct ProcessResult: Sendable, Equatable {
     }
 
     /// The last non-empty stderr line (or stdout's), for error messages.
-    public var lastLine: String {
-        let text = stderr.isEmpty ? stdout : stderr
-        return text.split(separator: "\n").last.map(String.init)?.trimmingCharacters(in: .whitespaces) ?? ""
+    public var lastLine: String { Self.lastLine(of: stderr.isEmpty ? stdout : stderr) }
+
+    /// The last non-empty line of `text`. ssh ends its lines with \r\n when it has a terminal,
+    /// and "\r\n" is one Character: split at any line break.
+    public static func lastLine(of text: String) -> String {
+        text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+            .last { !$0.isEmpty } ?? ""
     }
 }
 

@@ -6,7 +6,7 @@ import Foundation
     import Darwin
 #endif
 
-/// Whether hpcserve may ssh to compute nodes (`HPCSERVE_NODE_SSH`, later the `node_ssh` setting).
+/// Whether hpcserve may ssh to compute nodes (the `node_ssh` setting, or `HPCSERVE_NODE_SSH`).
 public enum NodeSSH: String, Sendable, CaseIterable {
     /// ssh to the node directly.
     case yes
@@ -39,8 +39,22 @@ public struct JobSSH: Sendable {
 
     /// The host key's path when it is not the job's own (`hpcserve proxy`: one per user).
     public var hostKeyPath: String?
-    public var hostKey: String { hostKeyPath ?? directory + "/job_ssh_host_key" }
-    public var clientKey: String { directory + "/job_ssh_client_key" }
+    public var hostKey: String { hostKeyPath ?? directory + "/" + Self.keyFiles[0] }
+    public var clientKey: String { directory + "/" + Self.keyFiles[2] }
+
+    /// The key files `prepare` makes in the session directory, which `stop` removes.
+    public static let keyFiles = [
+        "job_ssh_host_key", "job_ssh_host_key.pub", "job_ssh_client_key", "job_ssh_client_key.pub",
+    ]
+
+    /// sshd on the nodes: `HPCSERVE_SSHD` (an absolute plain path) or /usr/sbin/sshd.
+    static func sshd(_ context: Context) throws -> String {
+        guard let v = try context.variable("HPCSERVE_SSHD") else { return "/usr/sbin/sshd" }
+        guard v.startsWith(scalars: "/") else {
+            throw UsageError("environment variable HPCSERVE_SSHD must be an absolute path to sshd on the nodes")
+        }
+        return try Validate.charset(v, option: "environment variable HPCSERVE_SSHD", allowed: "_.-/+", what: "path")
+    }
     public var config: String { directory + "/job_sshd_config" }
     public var knownHosts: String { directory + "/job_ssh_known_hosts" }
     public var alias: String { "hpcserve-job-\(job)" }

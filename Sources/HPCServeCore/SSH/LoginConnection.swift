@@ -121,11 +121,9 @@ public struct LoginConnection: Sendable {
         // the backgrounded master would hold them open.
         let r = try await runner.run(Invocation(argv, timeout: interactive ? 600 : 60, output: .appendToFile(log)))
         guard r.status == 0 else {
-            // ssh ends its lines with \r\n when it has a terminal.
             let text = String(decoding: FileManager.default.contents(atPath: log) ?? Data(), as: UTF8.self)
-            let tail =
-                text.components(separatedBy: .newlines).map { $0.trimmingCharacters(in: .whitespaces) }
-                .last { !$0.isEmpty } ?? "ssh exit \(r.status)"
+            let said = ProcessResult.lastLine(of: text)
+            let tail = said.isEmpty ? "ssh exit \(r.status)" : said
             throw LoginError.unreachable(host: host, message: tail, log: log)
         }
         return true
@@ -177,9 +175,9 @@ public struct RemoteRunner: ProcessRunner {
 
     public func run(_ invocation: Invocation) async throws -> ProcessResult {
         let env = invocation.environment.sorted { $0.key < $1.key }.compactMap { k, v in v.map { "\(k)=\($0)" } }
-        var words = (env.isEmpty ? [] : ["env"] + env) + invocation.argv
-        if let directory = invocation.directory { words = ["cd", directory, "&&"] + words }
-        var command = words.map { $0 == "&&" ? $0 : ShellQuote.quote($0) }.joined(separator: " ")
+        let words = (env.isEmpty ? [] : ["env"] + env) + invocation.argv
+        var command = words.map(ShellQuote.quote).joined(separator: " ")
+        if let directory = invocation.directory { command = "cd \(ShellQuote.quote(directory)) && " + command }
         if case .appendToFile(let file) = invocation.output {
             // Remote output goes to a remote file: a backgrounded program there must not keep
             // our session (and its channel) open.

@@ -60,11 +60,9 @@ public struct Tunnel: Sendable {
         await close()
         let r = try await runner.run(Invocation(argv, timeout: 60, output: .appendToFile(log)))
         guard r.status == 0 else {
-            // ssh ends its lines with \r\n when it has a terminal.
             let text = String(decoding: FileManager.default.contents(atPath: log) ?? Data(), as: UTF8.self)
-            let tail =
-                text.components(separatedBy: .newlines).map { $0.trimmingCharacters(in: .whitespaces) }
-                .last { !$0.isEmpty } ?? "ssh exit \(r.status)"
+            let said = ProcessResult.lastLine(of: text)
+            let tail = said.isEmpty ? "ssh exit \(r.status)" : said
             throw TunnelError.failed(node: node, message: tail)
         }
     }

@@ -86,3 +86,13 @@ import Testing
         return mask & (1 << UInt64(sig - 1)) != 0
     }
 }
+
+@Suite struct ProcessResultTests {
+    /// ssh with a terminal ends its lines with \r\n, one Character in Swift: still one line each.
+    @Test func theLastLineOfOutputWithCarriageReturns() {
+        let r = ProcessResult(status: 255, stderr: "Warning: x\r\nalice@node01: Permission denied (publickey).\r\n")
+        #expect(r.lastLine == "alice@node01: Permission denied (publickey).")
+        #expect(ProcessResult.lastLine(of: "a\n\n  b  \n\n") == "b")
+        #expect(ProcessResult.lastLine(of: "") == "")
+    }
+}

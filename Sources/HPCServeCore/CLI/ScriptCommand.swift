@@ -197,11 +197,12 @@ public enum ScriptCommand {
         }
     }
 
-    /// The script for `app` from parsed flags, and the session paths it uses.
-    public static func render(app: AppProfile, parsed: ParsedArguments, context: Context) throws -> (
-        String, SessionPaths
-    ) {
-        let paths = try SessionPaths.from(context)
+    /// The script for `app` from parsed flags, and the session paths it uses (`paths`: another
+    /// host's, when the laptop renders for the login node; default this user's here).
+    public static func render(
+        app: AppProfile, parsed: ParsedArguments, context: Context, paths: SessionPaths? = nil
+    ) throws -> (String, SessionPaths) {
+        let paths = try paths ?? SessionPaths.from(context)
         let spec = try makeSpec(app: app, parsed: parsed, paths: paths, context: context)
         let templateFile = try parsed.value("--template").map {
             context.absolute(try Validate.path($0, option: "--template"))

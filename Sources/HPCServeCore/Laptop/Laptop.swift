@@ -45,12 +45,7 @@ public enum Laptop {
         }
         let login = try await LoginSide.open(host: host, context: context)
         // Rendered by this hpcserve, for the session directories there.
-        let spec = try ScriptCommand.makeSpec(app: app, parsed: parsed, paths: login.paths, context: context)
-        let templateFile = try parsed.value("--template").map {
-            context.absolute(try Validate.path($0, option: "--template"))
-        }
-        let text = try ScriptRenderer.render(
-            spec, templates: try TemplateSource.from(context, appTemplateFile: templateFile))
+        let (text, _) = try ScriptCommand.render(app: app, parsed: parsed, context: context, paths: login.paths)
         try await login.ensurePrivate()
         let job = try await login.slurm.submit(script: text)
         context.note("submitted job \(job) (\(app.title)) on \(host); log there: \(login.paths.log(jobID: job))")

@@ -82,6 +82,50 @@ extension EndToEnd {
             }
         }
 
+        /// `--host hpc` from the laptop where nobody may ssh to nodes: the login side goes through the
+        /// job whether the login node's hpcserve makes it or the laptop does (HPCSERVE_REMOTE=none:
+        /// the job's keys made there through the master, the same ProxyCommand); stop leaves nothing.
+        @Test(arguments: ["", "HPCSERVE_REMOTE=none "])
+        func theLaptopForwardsThroughTheJobWhereNobodyMaySshToNodes(_ remote: String) throws {
+            try Self.policy("--no-ssh-to-nodes")
+            defer { try? Self.policy("") }
+            typealias Laptop = EndToEnd.FromTheLaptop
+            Laptop.clean("lap1")
+            defer { Laptop.clean("lap1") }
+            let r = try Laptop.laptop(
+                "lap1", "\(remote)hpcserve --host hpc jupyter --time 10 --detach --json -- --nodelist=node01")
+            #expect(r.ok, "\(r)")
+            let out = try Laptop.json(r.output)
+            let job = try #require(out["job_id"] as? Int).description
+            defer { _ = try? Cluster.cancel("alice", job) }
+            if !remote.isEmpty {
+                #expect(r.output.contains("ssh to node01 failed ("), "\(r)")
+                #expect(r.output.contains("going through the job (srun --overlap)"), "\(r)")
+            }
+            let port = try #require(out["laptop_port"] as? Int)
+            let token = try #require(out["token"] as? String)
+            #expect(try Laptop.status("lap1", port: port, token: token) == "200")
+            #expect(try Laptop.status("lap1", port: port, token: "x" + token) == "403")
+            // The login side's ssh reaches the node through sshd -i in alice's job, with its own keys.
+            #expect(!(try Cluster.local(["pgrep", "-u", "alice", "-f", "sshd -i -f"])).trimmed.isEmpty)
+            let keys = "/home/alice/.hpcserve/jobs/\(job)/job_ssh_client_key"
+            #expect(try Cluster.local(["stat", "-c", "%a %U", keys]).trimmed == "600 alice")
+
+            let stop = try Laptop.laptop("lap1", "\(remote)hpcserve --host hpc stop \(job)")
+            #expect(stop.ok && stop.output.contains("cancelled"), "\(stop)")
+            try Cluster.waitFor("job \(job) to end", seconds: 40) {
+                !["RUNNING", "PENDING", "COMPLETING"].contains(try Cluster.state("alice", job).0)
+            }
+            try Cluster.waitFor("no sshd -i or srun step of alice", seconds: 30) {
+                let ps = try Cluster.liveProcesses("alice")
+                return !ps.contains("sshd -i") && !ps.contains("srun --overlap")
+            }
+            try Cluster.waitFor("no ssh of lap1 left", seconds: 20) { try Laptop.sshOf("lap1").isEmpty }
+            #expect(Laptop.loginSockets(job).isEmpty)
+            #expect(!FileManager.default.fileExists(atPath: keys))
+            #expect(try Laptop.listeners(port).isEmpty)
+        }
+
         /// `hpcserve ssh-config`'s block on the laptop: `ssh hpc-job`, a second connection and scp
         /// land in one shell job (sshd -i in the job through srun --overlap, whether or not the
         /// site lets users ssh to nodes); `stop` leaves no job, step or sshd.

@@ -130,12 +130,19 @@ public enum WatchCommand {
             } ?? currentUser()
         var options = WatchOptions(loginHost: host, user: user)
         try readFlags(parsed, into: &options)
-        // node_ssh: the configuration files, then HPCSERVE_NODE_SSH (checked there: yes, no or auto).
+        try readNodeSSH(parsed, context: context, configuration: configuration, into: &options)
+        return options
+    }
+
+    /// node_ssh (the configuration files, then HPCSERVE_NODE_SSH, checked there: yes, no or auto)
+    /// and HPCSERVE_SSHD: how both watchers reach the node.
+    static func readNodeSSH(
+        _ parsed: ParsedArguments, context: Context, configuration: Configuration?, into options: inout WatchOptions
+    ) throws {
         let nodeSSH = try (configuration ?? Configuration.load(context)).effective(app: nil, commandLine: parsed)
             .first { $0.0.name == "node_ssh" }?.1.last?.value
         options.nodeSSH = nodeSSH.flatMap(NodeSSH.init(rawValue:)) ?? .auto
         options.sshd = try JobSSH.sshd(context)
-        return options
     }
 
     /// The watch flags both the login node's and the laptop's watcher read.

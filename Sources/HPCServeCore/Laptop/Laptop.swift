@@ -25,9 +25,14 @@ public enum Laptop {
         return (nil, rest)
     }
 
-    static func watchOptions(_ parsed: ParsedArguments, context: Context) throws -> (WatchOptions, Bool) {
+    /// `configuration`: the laptop's files already read by the caller (nil: read them here).
+    static func watchOptions(_ parsed: ParsedArguments, context: Context, configuration: Configuration? = nil) throws
+        -> (WatchOptions, Bool)
+    {
         var options = WatchOptions(loginHost: context.remoteHost ?? "", user: "")
         try WatchCommand.readFlags(parsed, into: &options)
+        // Where the laptop makes the login side itself: may it ssh to the node (as on the login node)?
+        try WatchCommand.readNodeSSH(parsed, context: context, configuration: configuration, into: &options)
         let browser = !parsed.has("--no-browser") && !options.json && context.isTerminal
         return (options, browser)
     }
@@ -38,8 +43,9 @@ public enum Laptop {
     {
         try ScriptCommand.noStrayArguments(parsed)
         // The laptop's own configuration files (and HPCSERVE_* variables) apply to what it renders.
-        let parsed = try Configuration.load(context).applied(to: parsed, app: app)
-        let (options, browser) = try watchOptions(parsed, context: context)
+        let configuration = try Configuration.load(context)
+        let parsed = configuration.applied(to: parsed, app: app)
+        let (options, browser) = try watchOptions(parsed, context: context, configuration: configuration)
         if parsed.value("--login-host") != nil {
             throw UsageError("--login-host is for the login node; with --host the laptop makes the forward itself")
         }

@@ -173,9 +173,37 @@ struct LaptopWatcher {
                 socket = reverse
             } else {
                 status.change("job \(job) on \(info.node): the server answers; forwarding on \(host)")
-                socket = try await login.openLoginForward(job: job, info: info)
+                socket = try await openLoginForward(info)
             }
             return .ready(Ready(info: info, loginSocket: socket, port: 0, timeLeft: lastLeft))
+        }
+    }
+
+    /// The login side of the forward made by the laptop, the way the login node's watcher makes
+    /// it (`Watcher.connect`): ssh to the node, or through the job (srun --overlap … sshd -i, its
+    /// keys made on the login node) where node_ssh says no or the node refuses.
+    func openLoginForward(_ info: ConnectionInfo) async throws -> String {
+        var through = JobSSH(job: job, directory: login.paths.directory(jobID: job), node: info.node)
+        through.sshd = options.sshd
+        let viaJob = { [login, job] () async throws -> String in
+            try await through.prepare(shell: login.remote)
+            return try await login.openLoginForward(job: job, info: info, via: through)
+        }
+        switch options.nodeSSH {
+        case .yes: return try await login.openLoginForward(job: job, info: info)
+        case .no: return try await viaJob()
+        case .auto:
+            do {
+                return try await login.openLoginForward(job: job, info: info)
+            } catch TunnelError.failed(_, let direct) {
+                status.note("ssh to \(info.node) failed (\(direct)); going through the job (srun --overlap)")
+                do {
+                    return try await viaJob()
+                } catch TunnelError.failed(_, let message) {
+                    throw TunnelError.failed(
+                        node: info.node, message: "\(direct), and through the job (srun --overlap): \(message)")
+                }
+            }
         }
     }
 

@@ -147,9 +147,11 @@ public struct LoginSide: Sendable {
         "$@" >>"$l" 2>&1 </dev/null || { tail -n 1 "$l"; exit 1; }
         """
 
-    func openLoginForward(job: String, info: ConnectionInfo) async throws -> String {
+    /// `via`: through the job (srun --overlap … sshd -i, prepared with `JobSSH.prepare(shell:)`).
+    func openLoginForward(job: String, info: ConnectionInfo, via: JobSSH? = nil) async throws -> String {
         let dir = paths.directory(jobID: job)
-        let tunnel = Tunnel(runner: remote, directory: dir, node: info.node, target: info.target, serverPID: info.pid)
+        let tunnel = Tunnel(
+            runner: remote, directory: dir, node: info.node, target: info.target, serverPID: info.pid, via: via)
         let r = try await remote.run(
             Invocation(
                 ["sh", "-c", Self.openForwardScript, "sh", tunnel.socket, tunnel.control, tunnel.log, info.node]

@@ -118,6 +118,37 @@ public struct JobSSH: Sendable {
         try PrivateFile.write(knownHosts, "\(alias) \(pub)\n")
     }
 
+    /// `prepare` as one command for a POSIX shell on another host: the laptop runs it on the login
+    /// node through its master when the login node has no hpcserve (the same files, the same
+    /// checks: a private directory, no symbolic links, 0600).
+    static let prepareScript = """
+        umask 077; d=$1 alias=$2 host=$3 client=$4 config=$5 known=$6 text=$7
+        [ -d "$d" ] || mkdir -m 700 "$d" || exit 1
+        if [ -L "$d" ] || [ ! -O "$d" ] || [ -n "$(find "$d" -maxdepth 0 -perm /077)" ]; then
+          echo "$d is not private (a symbolic link, not yours, or open to other users)" >&2; exit 1
+        fi
+        for k in "$host" "$client"; do
+          [ -e "$k" ] || ssh-keygen -q -t ed25519 -N '' -C "$alias" -f "$k" </dev/null >&2 || exit 1
+        done
+        for f in "$config" "$known"; do
+          if [ -L "$f" ]; then echo "$f is a symbolic link" >&2; exit 1; fi
+        done
+        printf '%s' "$text" >"$config" && chmod 600 "$config" || exit 1
+        read -r type key _ <"$host.pub" || exit 1
+        printf '%s %s %s\n' "$alias" "$type" "$key" >"$known" && chmod 600 "$known"
+        """
+
+    /// `prepare` through `shell` (a `RemoteRunner`: on the login node, for the laptop).
+    public func prepare(shell: any ProcessRunner) async throws {
+        let r = try await shell.run(
+            Invocation(
+                ["sh", "-c", Self.prepareScript, "sh", directory, alias, hostKey, clientKey, config, knownHosts, sshdConfig],
+                timeout: 60))
+        guard r.status == 0 else {
+            throw TunnelError.failed(node: node, message: "the job's ssh keys: \(r.lastLine)")
+        }
+    }
+
     /// Only the host key (`hpcserve ssh-config` prints its public half).
     public func prepareHostKey(runner: any ProcessRunner) async throws {
         try await makeKeys([hostKey], runner: runner)

@@ -126,6 +126,20 @@ extension EndToEnd {
             #expect(try Laptop.listeners(port).isEmpty)
         }
 
+        /// A fresh directory of lap1's with `hpcserve ssh-config`'s block as `config`, and its known_hosts
+        /// line added the way the block says (`~/.ssh/known_hosts_hpcserve`).
+        static func laptopBlock(_ name: String) throws -> String {
+            let laptop = EndToEnd.FromTheLaptop.laptop
+            let dir = "/var/lib/hpcserve-laptop/lap1/\(name)"
+            try laptop("lap1", "rm -rf \(dir) && mkdir -m 700 \(dir)", 60)
+            let block = try Cluster.hpcserve("alice", "ssh-config --time 10 --login-host hpc").output
+            #expect(block.contains("ProxyCommand ssh hpc hpcserve proxy --time 10"), "\(block)")
+            let echo = try #require(block.split(separator: "\n").first { $0.contains("echo 'hpcserve-shell ") })
+            try laptop(
+                "lap1", "cat > \(dir)/config <<'EOF'\n\(block)EOF\n" + String(echo.drop { $0 == "#" || $0 == " " }), 60)
+            return dir
+        }
+
         /// `hpcserve ssh-config`'s block on the laptop: `ssh hpc-job`, a second connection and scp
         /// land in one shell job (sshd -i in the job through srun --overlap, whether or not the
         /// site lets users ssh to nodes); `stop` leaves no job, step or sshd.
@@ -134,16 +148,7 @@ extension EndToEnd {
             try Self.policy(policy)
             defer { try? Self.policy("") }
             let laptop = EndToEnd.FromTheLaptop.laptop
-            let dir = "/var/lib/hpcserve-laptop/lap1/e2e-proxy"
-            try laptop("lap1", "rm -rf \(dir) && mkdir -m 700 \(dir)", 60)
-            let block = try Cluster.hpcserve("alice", "ssh-config --time 10 --login-host hpc").output
-            #expect(block.contains("ProxyCommand ssh hpc hpcserve proxy --time 10"), "\(block)")
-            let echo = try #require(block.split(separator: "\n").first { $0.contains("echo 'hpcserve-shell ") })
-            try laptop(
-                "lap1",
-                "cat > \(dir)/config <<'EOF'\n\(block)EOF\n"
-                    + String(echo.drop { $0 == "#" || $0 == " " }).replacingOccurrences(
-                        of: "~/.ssh/known_hosts_hpcserve", with: "~/.ssh/known_hosts_hpcserve"), 60)
+            let dir = try Self.laptopBlock("e2e-proxy")
             defer { _ = try? laptop("lap1", "rm -f ~/.ssh/known_hosts_hpcserve", 60) }
             let ssh = "ssh -F \(dir)/config -o BatchMode=yes"
             let first = try laptop("lap1", "\(ssh) hpc-job 'hostname; squeue --me -h -o %i'", 240)
@@ -176,6 +181,84 @@ extension EndToEnd {
             try Cluster.waitFor("no sshd -i or srun step of alice", seconds: 30) {
                 let ps = try Cluster.liveProcesses("alice")
                 return !ps.contains("sshd -i") && !ps.contains("srun --overlap")
+            }
+        }
+
+        /// A stand-in for VS Code Remote-SSH (VS Code cannot be installed here), doing what it does
+        /// through the printed block: `ssh -T -D PORT hpc-job bash` with a script on stdin that starts
+        /// its server on the remote's 127.0.0.1 (a random port) and prints `listeningOn==PORT==`,
+        /// then the client's connections through ssh's SOCKS proxy; and rsync into the job.
+        @Test(arguments: ["--no-ssh-to-nodes", ""])
+        func aVSCodeLikeClientAndRsyncLandInTheJob(_ policy: String) throws {
+            try Self.policy(policy)
+            defer { try? Self.policy("") }
+            typealias Laptop = EndToEnd.FromTheLaptop
+            Laptop.clean("lap1")
+            defer { Laptop.clean("lap1") }
+            let dir = try Self.laptopBlock("e2e-vscode")
+            defer { _ = try? Laptop.laptop("lap1", "rm -f ~/.ssh/known_hosts_hpcserve", timeout: 60) }
+            let socks = 18_431
+            try #require(try Laptop.listeners(socks).isEmpty, "port \(socks) is taken on the laptop")
+            // What Remote-SSH feeds bash: its server on 127.0.0.1:0 in a fresh directory, the port
+            // printed, then bash stays while the server runs.
+            let script = """
+                d=$(mktemp -d) && cd "$d" && hostname > host
+                python3 -u -m http.server --bind 127.0.0.1 0 > log 2>&1 &
+                until p=$(sed -n 's/.* port \\([0-9][0-9]*\\) .*/\\1/p' log); [ -n "$p" ]; do sleep 0.1; done
+                echo "listeningOn==$p=="
+                wait
+
+                """
+            try Laptop.laptop("lap1", "cat > \(dir)/script <<'EOF'\n\(script)EOF", timeout: 60)
+            // ConnectTimeout above the queue wait, as the README tells VS Code users to set it.
+            try Laptop.laptop(
+                "lap1",
+                "setsid -f bash -c 'echo $$ > \(dir)/pid; exec ssh -F \(dir)/config -o BatchMode=yes -T "
+                    + "-D 127.0.0.1:\(socks) -o ConnectTimeout=300 hpc-job bash < \(dir)/script > \(dir)/out "
+                    + "2> \(dir)/err'", timeout: 60)
+            func read(_ name: String) -> String {
+                (try? String(contentsOfFile: "\(dir)/\(name)", encoding: .utf8)) ?? ""
+            }
+            defer { _ = try? Laptop.laptop("lap1", "kill $(cat \(dir)/pid)", timeout: 60) }
+            try Cluster.waitFor("listeningOn== from the remote bash", seconds: 240) {
+                if !read("err").isEmpty, read("err").contains("Permission denied") || read("err").contains("rror") {
+                    throw ClusterError.failed("ssh failed: \(read("err"))")
+                }
+                return read("out").contains("listeningOn==")
+            }
+            let port = try #require(
+                read("out").components(separatedBy: "listeningOn==").last?.split(separator: "=").first.map(String.init))
+            let shell = try Cluster.on("login", "alice", "squeue --me -h -n hpcserve-shell -o '%i %T %N'").trimmed
+            let fields = shell.split(separator: " ").map(String.init)
+            try #require(fields.count == 3 && fields[1] == "RUNNING", "one running shell job: \(shell)")
+            let (job, node) = (fields[0], fields[2])
+            defer { _ = try? Cluster.cancel("alice", job) }
+            // The client's connection through the SOCKS proxy: 127.0.0.1 resolved on the job's node.
+            let got = try Laptop.laptop(
+                "lap1", "curl -s -m 20 --socks5-hostname 127.0.0.1:\(socks) http://127.0.0.1:\(port)/host", timeout: 60)
+            #expect(got.trimmed == node, "\(got)")
+            // The SOCKS end is the laptop's loopback only.
+            #expect(try Laptop.listeners(socks) == ["127.0.0.1:\(socks)"])
+            // The server runs as alice (the `host` file it served says where).
+            let server = try Cluster.on(node, "root", "pgrep -u alice -f 'http.server --bind 127.0.0.1 0'").trimmed
+            #expect(!server.isEmpty)
+            // rsync into the job's node (node-local /tmp): rsync on the laptop, rsync --server there.
+            try Laptop.laptop("lap1", "echo e2e-rsync > \(dir)/payload", timeout: 60)
+            let rsync = try Laptop.laptop(
+                "lap1", "rsync -e 'ssh -F \(dir)/config -o BatchMode=yes' \(dir)/payload hpc-job:/tmp/e2e-rsync", timeout: 120)
+            #expect(rsync.ok, "\(rsync)")
+            let landed = try Cluster.on(
+                node, "root", "cat /tmp/e2e-rsync; stat -c %U /tmp/e2e-rsync; rm -f /tmp/e2e-rsync")
+            #expect(landed.output == "e2e-rsync\nalice\n", "\(landed)")
+            #expect(try Cluster.on("login", "alice", "squeue --me -h -o %i").trimmed == job, "still one job")
+            // stop: the job, its steps, sshd and the server all end; the laptop's ssh with them.
+            try Cluster.hpcserve("alice", "stop \(job)")
+            try Cluster.waitFor("job \(job) to end", seconds: 40) {
+                !["RUNNING", "PENDING", "COMPLETING"].contains(try Cluster.state("alice", job).0)
+            }
+            try Cluster.waitFor("no sshd -i, srun step or server of alice", seconds: 30) {
+                let ps = try Cluster.liveProcesses("alice")
+                return !ps.contains("sshd -i") && !ps.contains("srun --overlap") && !ps.contains("http.server")
             }
         }
 

@@ -245,7 +245,8 @@ extension EndToEnd {
             // rsync into the job's node (node-local /tmp): rsync on the laptop, rsync --server there.
             try Laptop.laptop("lap1", "echo e2e-rsync > \(dir)/payload", timeout: 60)
             let rsync = try Laptop.laptop(
-                "lap1", "rsync -e 'ssh -F \(dir)/config -o BatchMode=yes' \(dir)/payload hpc-job:/tmp/e2e-rsync", timeout: 120)
+                "lap1", "rsync -e 'ssh -F \(dir)/config -o BatchMode=yes' \(dir)/payload hpc-job:/tmp/e2e-rsync",
+                timeout: 120)
             #expect(rsync.ok, "\(rsync)")
             let landed = try Cluster.on(
                 node, "root", "cat /tmp/e2e-rsync; stat -c %U /tmp/e2e-rsync; rm -f /tmp/e2e-rsync")
@@ -259,6 +260,39 @@ extension EndToEnd {
             try Cluster.waitFor("no sshd -i, srun step or server of alice", seconds: 30) {
                 let ps = try Cluster.liveProcesses("alice")
                 return !ps.contains("sshd -i") && !ps.contains("srun --overlap") && !ps.contains("http.server")
+            }
+        }
+
+        /// On a terminal (a pty from script(1), the answer typed ahead), a job this invocation
+        /// submitted whose forward cannot be made is offered for cancellation, as Ctrl-C does:
+        /// yes cancels it, no keeps it running.
+        @Test(arguments: zip(["y", "n"], [true, false]))
+        func aJobThatCannotBeReachedIsOfferedForCancellationOnATerminal(_ answer: String, _ cancels: Bool) throws {
+            try Self.policy("--no-ssh-to-nodes")
+            defer { try? Self.policy("") }
+            let dir = try Cluster.scratch("alice", "policy-offer")
+            let r = try Cluster.on(
+                "login", "alice",
+                "cd \(dir) && printf '\(answer)\\n' | script -qec 'HPCSERVE_NODE_SSH=yes hpcserve jupyter --time 10' "
+                    + "/dev/null", timeout: 180)
+            let job = try #require(
+                r.output.split(separator: "\n").first { $0.contains("submitted job ") }?
+                    .components(separatedBy: "submitted job ").last?.split(separator: " ").first.map(String.init),
+                "\(r)")
+            defer { _ = try? Cluster.cancel("alice", job) }
+            #expect(r.status == 1, "\(r)")
+            #expect(r.output.contains("Cancel job \(job)? [y/N] "), "\(r)")
+            #expect(r.output.contains("hpcserve: error: cannot forward to node"), "\(r)")
+            if cancels {
+                #expect(r.output.contains("[job \(job) cancelled; nothing left to stop]"), "\(r)")
+                try Cluster.waitFor("job \(job) to end", seconds: 40) {
+                    !["RUNNING", "PENDING", "COMPLETING"].contains(try Cluster.state("alice", job).0)
+                }
+                #expect(try Cluster.state("alice", job).0 == "CANCELLED")
+            } else {
+                #expect(r.output.contains("[job \(job) running; it keeps its node: reattach: hpcserve watch \(job)"))
+                #expect(try Cluster.state("alice", job).0 == "RUNNING")
+                try Cluster.hpcserve("alice", "stop \(job)")
             }
         }
 

@@ -296,6 +296,43 @@ extension EndToEnd {
             }
         }
 
+        /// The same offer from the laptop (its own forward: HPCSERVE_REMOTE=none, node_ssh = yes):
+        /// yes cancels the job and leaves nothing of it on the laptop, no keeps it.
+        @Test(arguments: zip(["y", "n"], [true, false]))
+        func theLaptopOffersToCancelAJobItCannotReach(_ answer: String, _ cancels: Bool) throws {
+            try Self.policy("--no-ssh-to-nodes")
+            defer { try? Self.policy("") }
+            typealias Laptop = EndToEnd.FromTheLaptop
+            Laptop.clean("lap1")
+            defer { Laptop.clean("lap1") }
+            let r = try Laptop.laptop(
+                "lap1",
+                "printf '\(answer)\\n' | script -qec 'HPCSERVE_NODE_SSH=yes HPCSERVE_REMOTE=none hpcserve --host hpc "
+                    + "jupyter --time 10 --no-browser' /dev/null", timeout: 180)
+            let job = try #require(
+                r.output.split(separator: "\n").first { $0.contains("submitted job ") }?
+                    .components(separatedBy: "submitted job ").last?.split(separator: " ").first.map(String.init),
+                "\(r)")
+            defer { _ = try? Cluster.cancel("alice", job) }
+            #expect(r.status == 1, "\(r)")
+            #expect(r.output.contains("Cancel job \(job)? [y/N] "), "\(r)")
+            #expect(r.output.contains("hpcserve: error: cannot forward to node"), "\(r)")
+            if cancels {
+                #expect(r.output.contains("[job \(job) is cancelled; nothing left to stop]"), "\(r)")
+                try Cluster.waitFor("job \(job) to end", seconds: 40) {
+                    !["RUNNING", "PENDING", "COMPLETING"].contains(try Cluster.state("alice", job).0)
+                }
+                #expect(try Cluster.state("alice", job).0 == "CANCELLED")
+                try Cluster.waitFor("no ssh of lap1 left", seconds: 20) { try Laptop.sshOf("lap1").isEmpty }
+                #expect(Laptop.loginSockets(job).isEmpty)
+            } else {
+                #expect(r.output.contains("[job \(job) is RUNNING; reattach: hpcserve --host hpc watch \(job)"), "\(r)")
+                #expect(try Cluster.state("alice", job).0 == "RUNNING")
+                let stop = try Laptop.laptop("lap1", "hpcserve --host hpc stop \(job)")
+                #expect(stop.ok, "\(stop)")
+            }
+        }
+
         /// With node_ssh = yes where nodes refuse ssh, the failure is one line naming the job's state
         /// and the way back (without a terminal nothing is asked, and the job keeps its node).
         @Test func aForwardThatCannotBeMadeSaysTheJobStateOnOneLine() throws {

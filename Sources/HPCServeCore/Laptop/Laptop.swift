@@ -45,7 +45,8 @@ public enum Laptop {
         // The laptop's own configuration files (and HPCSERVE_* variables) apply to what it renders.
         let configuration = try Configuration.load(context)
         let parsed = configuration.applied(to: parsed, app: app)
-        let (options, browser) = try watchOptions(parsed, context: context, configuration: configuration)
+        var (options, browser) = try watchOptions(parsed, context: context, configuration: configuration)
+        options.submitted = true
         if parsed.value("--login-host") != nil {
             throw UsageError("--login-host is for the login node; with --host the laptop makes the forward itself")
         }

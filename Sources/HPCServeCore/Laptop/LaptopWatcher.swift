@@ -39,13 +39,30 @@ struct LaptopWatcher {
             return try await watch()
         } catch let error as any UserFacingError {
             status.finish()
-            if error is RemoteError || error is ToolMissing { throw error }
+            if error is ToolMissing { throw error }
             let state: String
             switch try? await login.slurm.query(job) {
             case .found(let s): state = s.state
             case .gone: state = "ended"
             default: state = "in an unknown state"
             }
+            // A job this invocation submitted that cannot be reached: offered for cancellation, as
+            // Ctrl-C does (on a terminal; its forward could not be made, here or by the login node).
+            let unreachable = error is TunnelError || error is RemoteError
+            if unreachable, options.submitted, context.isTerminal, JobNotReached.active.contains(state),
+                let answer = context.ask("hpcserve: \(error.description)\nCancel job \(job)? [y/N] "),
+                answer.lowercased().hasPrefix("y")
+            {
+                try? await login.slurm.cancel(job)
+                _ = await login.closeLoginSide(job: job)
+                await forget()
+                if var remote = error as? RemoteError {
+                    remote.cancelled = true
+                    throw remote
+                }
+                throw JobNotReached(inner: error, job: job, state: "cancelled", host: host)
+            }
+            if error is RemoteError { throw error }
             throw JobNotReached(inner: error, job: job, state: state, host: host)
         }
     }
@@ -446,8 +463,11 @@ struct RemoteError: UserFacingError {
     let line: String
     let job: String
     let host: String
+    /// The user had the job cancelled after it (the cancel offer).
+    var cancelled = false
     var description: String {
         let said = line.replacingOccurrences(of: "hpcserve: error: ", with: "")
+        if cancelled { return "on \(host): \(said) (job \(job) is cancelled; nothing left to stop)" }
         return "on \(host): \(said) (job \(job) is still running; reattach: hpcserve --host \(host) watch \(job); "
             + "stop: hpcserve --host \(host) stop \(job))"
     }
@@ -460,9 +480,10 @@ struct JobNotReached: UserFacingError {
     let job: String
     let state: String
     let host: String
+    static let active: Set = ["PENDING", "RUNNING", "CONFIGURING", "REQUEUED", "RESIZING", "SUSPENDED"]
     var description: String {
         let next =
-            ["PENDING", "RUNNING", "CONFIGURING", "REQUEUED", "RESIZING", "SUSPENDED"].contains(state)
+            Self.active.contains(state)
             ? "reattach: hpcserve --host \(host) watch \(job); stop: hpcserve --host \(host) stop \(job)"
             : "nothing left to stop"
         return "\(inner.description) [job \(job) is \(state); \(next)]"

@@ -128,11 +128,19 @@ extension EndToEnd {
 
         /// A fresh directory of lap1's with `hpcserve ssh-config`'s block as `config`, and its known_hosts
         /// line added the way the block says (`~/.ssh/known_hosts_hpcserve`).
-        static func laptopBlock(_ name: String) throws -> String {
+        /// `fromTheLaptop`: the block as `hpcserve --host hpc ssh-config` prints it there.
+        static func laptopBlock(_ name: String, fromTheLaptop: Bool = false) throws -> String {
             let laptop = EndToEnd.FromTheLaptop.laptop
             let dir = "/var/lib/hpcserve-laptop/lap1/\(name)"
             try laptop("lap1", "rm -rf \(dir) && mkdir -m 700 \(dir)", 60)
-            let block = try Cluster.hpcserve("alice", "ssh-config --time 10 --login-host hpc").output
+            let block: String
+            if fromTheLaptop {
+                let r = try laptop("lap1", "hpcserve --host hpc ssh-config --time 10 2>/dev/null", 120)
+                #expect(r.ok && r.output.contains("Host hpc-job\n  User alice\n"), "\(r)")
+                block = r.output
+            } else {
+                block = try Cluster.hpcserve("alice", "ssh-config --time 10 --login-host hpc").output
+            }
             #expect(block.contains("ProxyCommand ssh hpc hpcserve proxy --time 10"), "\(block)")
             let echo = try #require(block.split(separator: "\n").first { $0.contains("echo 'hpcserve-shell ") })
             try laptop(
@@ -195,7 +203,7 @@ extension EndToEnd {
             typealias Laptop = EndToEnd.FromTheLaptop
             Laptop.clean("lap1")
             defer { Laptop.clean("lap1") }
-            let dir = try Self.laptopBlock("e2e-vscode")
+            let dir = try Self.laptopBlock("e2e-vscode", fromTheLaptop: true)
             defer { _ = try? Laptop.laptop("lap1", "rm -f ~/.ssh/known_hosts_hpcserve", timeout: 60) }
             let socks = 18_431
             try #require(try Laptop.listeners(socks).isEmpty, "port \(socks) is taken on the laptop")
@@ -251,6 +259,10 @@ extension EndToEnd {
             let landed = try Cluster.on(
                 node, "root", "cat /tmp/e2e-rsync; stat -c %U /tmp/e2e-rsync; rm -f /tmp/e2e-rsync")
             #expect(landed.output == "e2e-rsync\nalice\n", "\(landed)")
+            // hpcserve --host hpc shell from the laptop: a command in the same job, on its node.
+            let there = try Laptop.laptop("lap1", "hpcserve --host hpc shell -- 'echo on $(hostname)'", timeout: 120)
+            #expect(there.ok && there.output.contains("on \(node)\n"), "\(there)")
+            #expect(there.output.contains("shell job \(job) on \(node)"), "\(there)")
             #expect(try Cluster.on("login", "alice", "squeue --me -h -o %i").trimmed == job, "still one job")
             // stop: the job, its steps, sshd and the server all end; the laptop's ssh with them.
             try Cluster.hpcserve("alice", "stop \(job)")

@@ -416,7 +416,7 @@ complete -c hpcserve -n '__hpcserve_in proxy' -l shared -d 'do not ask for the w
 complete -c hpcserve -n '__hpcserve_in proxy' -l help -s h -d 'show this help'
 
 complete -c hpcserve -n '__hpcserve_in ssh-config' -l name -x -d 'the Host name on the laptop (default hpc-job)'
-complete -c hpcserve -n '__hpcserve_in ssh-config' -l login-host -x -d 'the login node as the laptop\'s ssh knows it (default $HPCSERVE_LOGIN_HOST or hostname)'
+complete -c hpcserve -n '__hpcserve_in ssh-config' -l login-host -x -d 'the login node as the laptop\'s ssh knows it (default: --host LOGIN, $HPCSERVE_LOGIN_HOST or hostname)'
 complete -c hpcserve -n '__hpcserve_in ssh-config' -l time -s t -x -d 'time limit: M, M:S, H:M:S, D-H, D-H:M or D-H:M:S'
 complete -c hpcserve -n '__hpcserve_in ssh-config' -l partition -s p -x -a '(sinfo -h -o %R 2>/dev/null)' -d 'partition (queue)'
 complete -c hpcserve -n '__hpcserve_in ssh-config' -l account -s A -x -d 'account to charge'

@@ -24,7 +24,7 @@ public enum Help {
                 "submit APP, wait, forward, print the laptop command"
             ),
             (
-                "hpcserve --host LOGIN APP|watch|list|stop …",
+                "hpcserve --host LOGIN APP|watch|list|stop|shell|ssh-config …",
                 "the same from the laptop: one login, a local URL, a browser"
             ),
         ]

@@ -51,14 +51,18 @@ public enum ProxyCommand {
                 """
                 Finds your shell job (or submits one with these options), waits for it, and opens a terminal \
                 on its node, inside the job, the same way 'hpcserve proxy' does: ssh through 'srun --overlap … \
-                sshd -i', also where nobody may ssh to compute nodes. After '--': a command to run instead.
+                sshd -i', also where nobody may ssh to compute nodes. After '--': a command to run instead. \
+                From the laptop, 'hpcserve --host LOGIN shell' runs it on LOGIN through ssh -t.
                 """
             ]
         ) { parsed, context in
             try await shell(parsed, context: context)
         }
         command.optionGroups = [OptionGroup("Job options (for a new shell job)", shellJobOptions + [.help])]
-        command.examples = ["hpcserve shell -t 2:00:00", "hpcserve shell -- nvidia-smi"]
+        command.examples = [
+            "hpcserve shell -t 2:00:00", "hpcserve shell -- nvidia-smi",
+            "hpcserve --host hpc shell -t 2:00:00     # from the laptop",
+        ]
         return command
     }()
 
@@ -71,7 +75,8 @@ public enum ProxyCommand {
                 Prints a Host block to paste into ~/.ssh/config on the laptop: 'ssh hpc-job', scp, rsync, VS Code \
                 Remote-SSH and JetBrains Gateway then land on your job's node through 'hpcserve proxy'. Job options \
                 given here go into the ProxyCommand. In VS Code, set remote.SSH.connectTimeout above your queue \
-                wait (its default, 15 s, is shorter).
+                wait (its default, 15 s, is shorter). From the laptop, 'hpcserve --host LOGIN ssh-config' prints \
+                the same block for LOGIN, read there through ssh.
                 """
             ]
         ) { parsed, context in
@@ -84,12 +89,17 @@ public enum ProxyCommand {
                     OptionSpec(["--name"], value: "NAME", help: "the Host name on the laptop (default hpc-job)"),
                     OptionSpec(
                         ["--login-host"], value: "HOST",
-                        help: "the login node as the laptop's ssh knows it (default $HPCSERVE_LOGIN_HOST or hostname)"
+                        help:
+                            "the login node as the laptop's ssh knows it (default: --host LOGIN, "
+                            + "$HPCSERVE_LOGIN_HOST or hostname)"
                     ),
                 ]),
             OptionGroup("Job options (for the ProxyCommand)", shellJobOptions + [.help]),
         ]
-        command.examples = ["hpcserve ssh-config --time 8:00:00 -p gpu >> ~/.ssh/config   # then copy it over"]
+        command.examples = [
+            "hpcserve ssh-config --time 8:00:00 -p gpu >> ~/.ssh/config   # then copy it over",
+            "hpcserve --host hpc ssh-config --time 8:00:00 >> ~/.ssh/config   # on the laptop",
+        ]
         return command
     }()
 
@@ -204,6 +214,7 @@ public enum ProxyCommand {
     /// `hpcserve shell [job options] [-- COMMAND…]`: a terminal (or COMMAND) in the shell job.
     static func shell(_ parsed: ParsedArguments, context: Context) async throws -> ExitCode {
         try ScriptCommand.noStrayArguments(parsed)
+        if let host = context.remoteHost { return try Laptop.shell(parsed, host: host, context: context) }
         var forJob = parsed
         forJob.passthrough = nil  // after '--' comes the command, not sbatch options
         guard let through = try await runningShell(forJob, context: context) else { return .interrupted }
@@ -214,16 +225,8 @@ public enum ProxyCommand {
                 + ["--", through.node] + command)
     }
 
-    static func sshConfig(_ parsed: ParsedArguments, context: Context) async throws -> ExitCode {
-        let name = try parsed.value("--name").map { try Validate.host($0, option: "--name") } ?? "hpc-job"
-        let login: String
-        if let v = parsed.value("--login-host") {
-            login = try Validate.host(v, option: "--login-host")
-        } else if let v = try context.variable("HPCSERVE_LOGIN_HOST") {
-            login = try Validate.host(v, option: "environment variable HPCSERVE_LOGIN_HOST")
-        } else {
-            login = try Validate.host(ProcessInfo.processInfo.hostName, option: "this host's name (give --login-host)")
-        }
+    /// The job options given, checked as the job checks them, as words for `hpcserve proxy|shell`.
+    static func jobWords(_ parsed: ParsedArguments) throws -> [String] {
         var words: [String] = []
         for option in shellJobOptions {
             for value in parsed.all(option.key) {
@@ -232,22 +235,52 @@ public enum ProxyCommand {
                 words += option.valueName != nil ? [option.key, value] : [option.key]
             }
         }
+        return words
+    }
+
+    static func sshConfig(_ parsed: ParsedArguments, context: Context) async throws -> ExitCode {
+        let name = try parsed.value("--name").map { try Validate.host($0, option: "--name") } ?? "hpc-job"
+        let words = try jobWords(parsed)
         if parsed.passthrough != nil {
             throw UsageError("ssh-config takes no '--' options; give them to 'hpcserve proxy' in the printed block")
+        }
+        if let host = context.remoteHost {
+            return try await Laptop.sshConfig(parsed, name: name, words: words, host: host, context: context)
+        }
+        let login: String
+        if let v = parsed.value("--login-host") {
+            login = try Validate.host(v, option: "--login-host")
+        } else if let v = try context.variable("HPCSERVE_LOGIN_HOST") {
+            login = try Validate.host(v, option: "environment variable HPCSERVE_LOGIN_HOST")
+        } else {
+            login = try Validate.host(ProcessInfo.processInfo.hostName, option: "this host's name (give --login-host)")
         }
         let paths = try SessionPaths.from(context)
         try paths.ensurePrivate()
         var key = JobSSH(job: "0", directory: paths.root, node: "")
         key.hostKeyPath = paths.root + "/ssh_host_key"
         try await key.prepareHostKey(runner: context.runner)
-        let pub = try String(contentsOfFile: key.hostKey + ".pub", encoding: .utf8).split(separator: " ").prefix(2)
-            .joined(separator: " ")
-        // ssh expands %-tokens in ProxyCommand: a literal % is %%.
-        let proxy = (["ssh", login, "hpcserve", "proxy"] + words.map(ShellQuote.quote)).joined(separator: " ")
-            .replacingOccurrences(of: "%", with: "%%")
-        let user = WatchCommand.currentUser()
+        let pub = try String(contentsOfFile: key.hostKey + ".pub", encoding: .utf8)
         context.output.stdout(
-            """
+            try block(name: name, login: login, user: WatchCommand.currentUser(), words: words, hostKey: pub))
+        return .success
+    }
+
+    /// The Host block for the laptop's ~/.ssh/config. `remote`: the hpcserve to run on the login
+    /// node (`HPCSERVE_REMOTE` on a laptop); `hostKey`: the `.pub` line of the shell jobs' host key.
+    static func block(
+        name: String, login: String, user: String, remote: String = "hpcserve", words: [String], hostKey: String
+    ) throws -> String {
+        let fields = hostKey.split(separator: " ").prefix(2)
+        guard fields.count == 2, fields[0].hasPrefix("ssh-"),
+            fields[1].allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "+/=".contains($0)) })
+        else {
+            throw LoginError.remoteUnreadable(version: "ssh-keygen", what: "an unreadable host key")
+        }
+        // ssh expands %-tokens in ProxyCommand: a literal % is %%.
+        let proxy = (["ssh", login, remote, "proxy"] + words).map(ShellQuote.quote).joined(separator: " ")
+            .replacingOccurrences(of: "%", with: "%%")
+        return """
             # hpcserve: paste into ~/.ssh/config on your laptop. 'ssh \(name)' lands in your shell job
             # (submitted when none runs). VS Code: set remote.SSH.connectTimeout to a few minutes.
             Host \(name)
@@ -258,10 +291,9 @@ public enum ProxyCommand {
               StrictHostKeyChecking yes
               ServerAliveInterval 15
             # The host key of all your shell jobs; on the laptop run once:
-            #   echo 'hpcserve-shell \(pub)' >> ~/.ssh/known_hosts_hpcserve
+            #   echo 'hpcserve-shell \(fields.joined(separator: " "))' >> ~/.ssh/known_hosts_hpcserve
 
-            """)
-        return .success
+            """
     }
 }
 

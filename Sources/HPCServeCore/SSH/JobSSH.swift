@@ -142,7 +142,10 @@ public struct JobSSH: Sendable {
     public func prepare(shell: any ProcessRunner) async throws {
         let r = try await shell.run(
             Invocation(
-                ["sh", "-c", Self.prepareScript, "sh", directory, alias, hostKey, clientKey, config, knownHosts, sshdConfig],
+                [
+                    "sh", "-c", Self.prepareScript, "sh", directory, alias, hostKey, clientKey, config, knownHosts,
+                    sshdConfig,
+                ],
                 timeout: 60))
         guard r.status == 0 else {
             throw TunnelError.failed(node: node, message: "the job's ssh keys: \(r.lastLine)")

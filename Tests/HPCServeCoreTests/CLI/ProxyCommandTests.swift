@@ -59,3 +59,62 @@ import Testing
         }
     }
 }
+
+/// `hpcserve --host LOGIN ssh-config|shell` on the laptop: the block and the ssh command.
+@Suite struct LaptopShellTests {
+    static let key =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPwwtI7QUtPjPk0CLXZjnQoRjGOVkGKLvuUsn/5OE13V hpcserve-job-0\n"
+
+    @Test func theBlockNamesTheLoginTheRemoteHpcserveAndTheHostKey() throws {
+        let text = try ProxyCommand.block(
+            name: "hpc-job", login: "alice@hpc.example.org", user: "alice", remote: "/opt/hpc serve/bin/hpcserve",
+            words: ["--time", "8:00:00", "--constraint", "a%b"], hostKey: Self.key)
+        #expect(
+            text.contains(
+                "  ProxyCommand ssh alice@hpc.example.org '/opt/hpc serve/bin/hpcserve' proxy --time 8:00:00 "
+                    + "--constraint a%%b\n"))
+        #expect(text.contains("Host hpc-job\n  User alice\n"))
+        #expect(
+            text.contains(
+                "#   echo 'hpcserve-shell ssh-ed25519 "
+                    + "AAAAC3NzaC1lZDI1NTE5AAAAIPwwtI7QUtPjPk0CLXZjnQoRjGOVkGKLvuUsn/5OE13V' "
+                    + ">> ~/.ssh/known_hosts_hpcserve\n"))
+        #expect(text.split(separator: "\n").count == 11)
+    }
+
+    /// What the login node answered for the key goes into a line the user runs: only a key.
+    @Test(arguments: ["", "not a key", "ssh-ed25519 AAAA'; rm -rf ~; '", "ssh-ed25519 AA\nAA", "ecdsa AAAA"])
+    func anUnreadableHostKeyIsRefused(_ answer: String) {
+        #expect(throws: LoginError.self) {
+            try ProxyCommand.block(name: "x", login: "hpc", user: "alice", words: [], hostKey: answer)
+        }
+    }
+
+    @Test func theShellGoesThroughTheMasterWithTheRemoteWordsQuoted() {
+        let terminal = Laptop.shellArgv(
+            host: "hpc", control: "/home/me/.hpcserve/laptop/k.ctl", remote: "hpcserve", words: ["--time", "2:00:00"],
+            command: nil, terminal: true)
+        #expect(
+            terminal == [
+                "ssh", "-S", "/home/me/.hpcserve/laptop/k.ctl", "-o", "ControlMaster=no", "-t", "--", "hpc",
+                "hpcserve shell --time 2:00:00",
+            ])
+        let command = Laptop.shellArgv(
+            host: "hpc", control: "/c", remote: "hpcserve", words: [], command: ["echo $(hostname)", "it's"],
+            terminal: false)
+        #expect(
+            command == [
+                "ssh", "-S", "/c", "-o", "ControlMaster=no", "-o", "BatchMode=yes", "--", "hpc",
+                "hpcserve shell -- 'echo $(hostname)' 'it'\\''s'",
+            ])
+    }
+
+    @Test func theShellFromTheLaptopNeedsHpcserveThere() async throws {
+        try await withHome { home in
+            let r = await runCLI(
+                ["--host", "hpc", "shell"], home: home, extraEnv: ["HPCSERVE_REMOTE": "none"])
+            #expect(r.code == .usage, "\(r.stderr)")
+            #expect(r.stderr.contains("unset HPCSERVE_REMOTE=none"))
+        }
+    }
+}

@@ -57,7 +57,8 @@ import Testing
         let dir = temp.file("job")
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: false)
         chmod(dir, 0o700)
-        try FileManager.default.createSymbolicLink(atPath: dir + "/job_sshd_config", withDestinationPath: temp.file("x"))
+        try FileManager.default.createSymbolicLink(
+            atPath: dir + "/job_sshd_config", withDestinationPath: temp.file("x"))
         let shell = JobSSH(job: "42", directory: dir, node: "node01")
         await #expect(throws: TunnelError.self) { try await shell.prepare(shell: LiveProcessRunner()) }
         #expect(!FileManager.default.fileExists(atPath: temp.file("x")))

@@ -1,6 +1,6 @@
 import Foundation
 
-@testable import HPCServeCore
+import HPCServeCore
 
 /// Runs a program to completion for a test, on the calling thread, through hpcserve's own
 /// runner (one spawner): stdout and stderr together, through a file (no pipe to fill).

@@ -42,14 +42,8 @@ public struct Context: Sendable {
         self.isTerminal = isTerminal
         self.now = now
         self.ask = ask
-        self.sleep =
-            sleep ?? { [interrupts] seconds in
-                var left = seconds
-                while left > 0, !interrupts.fired {
-                    try? await Task.sleep(nanoseconds: UInt64(min(left, 0.25) * 1e9))
-                    left -= 0.25   // (a Ctrl-C is noticed within 0.25 s; few wake-ups while waiting)
-                }
-            }
+        // Ends early on Ctrl-C or SIGTERM: no wake-ups just to look at the flag.
+        self.sleep = sleep ?? { [interrupts] seconds in await interrupts.sleep(seconds) }
     }
 
     /// A one-line warning on stderr (characters that do not print are shown escaped).

@@ -119,7 +119,8 @@ public struct LiveProcessRunner: ProcessRunner {
     /// Held from creating a child's pipes until it is spawned (see `makePipe`).
     static let spawnLock = NSLock()
 
-    static func runBlocking(_ inv: Invocation) throws -> ProcessResult {
+    /// `package`: the tests' Spawn runs through it, so `swift build -c release` needs no `@testable`.
+    package static func runBlocking(_ inv: Invocation) throws -> ProcessResult {
         guard let program = inv.argv.first else { throw ToolMissing(tool: "") }
         guard let path = resolve(program) else { throw ToolMissing(tool: program) }
 

@@ -17,6 +17,11 @@ public struct PollPolicy: Sendable, Equatable {
     /// the user's (for `fileRunningFor` seconds after squeue said running, then `file` again).
     public var fileRunning = 0.05
     public var fileRunningFor = 120.0
+    /// ... while a job has been pending longer than `filePendingFor`: the job's log appearing is
+    /// what the look is for, and a start noticed a little later is hidden by the server's own
+    /// start-up (the ssh to the node opens meanwhile); fewer wake-ups for a long wait.
+    public var filePendingLong = 2.0
+    public var filePendingFor = 60.0
     public init() {}
 }
 
@@ -58,6 +63,8 @@ public struct WatchState: Sendable {
     /// When squeue last said the job runs (on a node it did not run on before).
     private var runningSince: Double?
     private var lastEstimate = ""
+    /// When squeue first said the job pends (since the last time it ran).
+    private var pendingSince: Double?
 
     public init(policy: PollPolicy = PollPolicy(), now: Double) {
         self.policy = policy
@@ -121,6 +128,7 @@ public struct WatchState: Sendable {
             lastEstimate = status.startTime
             // Back off while pending: the scheduler is shared, and nothing changes fast.
             interval = wasPending ? min(interval * policy.growth, policy.pendingMax) : policy.pendingFirst
+            if !wasPending { pendingSince = now }
             phase = .pending(reason: status.reason)
             lastReason = status.reason
             nextSqueue = now + interval
@@ -193,6 +201,9 @@ public struct WatchState: Sendable {
         case .running:
             let fast = runningSince.map { now - $0 < policy.fileRunningFor } ?? false
             return min(untilSqueue, fast ? policy.fileRunning : policy.file)
+        case .pending:
+            let long = pendingSince.map { now - $0 >= policy.filePendingFor } ?? false
+            return min(untilSqueue, long ? policy.filePendingLong : policy.file)
         default: return min(untilSqueue, policy.file)
         }
     }

@@ -101,6 +101,25 @@ import Testing
 }
 
 @Suite struct TemplateEngineTests {
+    /// The engine's own scan and trim (no Foundation): placeholders next to non-ASCII text,
+    /// spaces and tabs (also U+00A0) inside the braces, a needle at the very end, and near misses.
+    @Test func placeholdersAmongNonASCIIAndSpacesAreFound() throws {
+        let dir = try TempDir()
+        defer { dir.cleanup() }
+        let text = "é{{X}}ü\n{{ \tX\u{A0} }}\n{{if A}}\n→ {{X}}\n{{else}}\nno\n{{end}}\n{ {X} }{{X}}"
+        try text.write(toFile: dir.file("u.sh"), atomically: true, encoding: .utf8)
+        let source = TemplateSource(overrideDirectory: dir.path)
+        #expect(
+            try TemplateEngine.render("u.sh", values: ["X": "1"], conditions: ["A": true], source: source)
+                == "é1ü\n1\n→ 1\n{ {X} }1")
+        #expect(TemplateEngine.firstRange(of: "}}", in: "ab}") == nil)
+        #expect(TemplateEngine.firstRange(of: "{{", in: "") == nil)
+        let s: Substring = "ü}}"
+        #expect(TemplateEngine.firstRange(of: "}}", in: s).map { String(s[$0]) } == "}}")
+        #expect(TemplateEngine.trimmed(" \t\u{A0}") == "")
+        #expect(TemplateEngine.trimmed("\u{2003}a b\t") == "a b")
+    }
+
     @Test func unknownPlaceholderInAnOverrideIsAnError() throws {
         let dir = try TempDir()
         defer { dir.cleanup() }

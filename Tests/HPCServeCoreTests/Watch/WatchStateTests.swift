@@ -76,6 +76,19 @@ func info(node: String = "node01") -> ConnectionInfo {
         #expect(s.sleepTime(now: 141) == 30, "ready: only squeue, every 30 s")
     }
 
+    @Test func aLongPendingJobIsLookedForLessOften() {
+        var s = WatchState(now: 0)
+        _ = s.observe(pending, at: 0)
+        _ = s.observe(pending, at: 50)
+        #expect(s.sleepTime(now: 50) == 0.5, "the first minute of pending: every 0.5 s")
+        _ = s.observe(pending, at: 70)
+        #expect(s.sleepTime(now: 70) == 2, "pending for over a minute: every 2 s")
+        _ = s.observe(running("node01"), at: 80)
+        #expect(s.sleepTime(now: 80) == 0.05, "running: the server is due")
+        _ = s.observe(pending, at: 90)
+        #expect(s.sleepTime(now: 90) == 0.5, "requeued and pending again: the minute starts again")
+    }
+
     @Test func aRequeueOntoAnotherNodeIsNoticed() {
         var s = WatchState(now: 0)
         _ = s.observe(running("node01"), at: 0)

@@ -154,10 +154,20 @@ enum Cluster {
     /// scancel and wait until the job has left the running states.
     static func cancel(_ user: String, _ job: String) throws {
         try on("login", user, "scancel \(job)")
-        try waitFor("job \(job) to end", seconds: 40) {
-            let (state, _) = try state(user, job)
-            return !["RUNNING", "PENDING", "COMPLETING", "CONFIGURING"].contains(state)
+        try waitForEnd(user, job)
+    }
+
+    /// Waits until Slurm has the job in none of the running states (completing included).
+    static func waitForEnd(_ user: String, _ job: String, seconds: Double = 40) throws {
+        try waitFor("job \(job) to end", seconds: seconds) {
+            !["RUNNING", "PENDING", "COMPLETING", "CONFIGURING"].contains(try state(user, job).0)
         }
+    }
+
+    /// The job id of hpcserve's "submitted job N" line in `output`.
+    static func submittedJob(_ output: String) -> String? {
+        output.split(separator: "\n").first { $0.contains("submitted job ") }?
+            .components(separatedBy: "submitted job ").last?.split(separator: " ").first.map(String.init)
     }
 
     /// Processes of `user` on the machine (PID namespaces are shared: one `ps` sees all hosts).

@@ -94,9 +94,7 @@ extension EndToEnd {
             let stop = try Self.laptop("lap1", "\(remote)hpcserve --host hpc stop \(job)")
             #expect(stop.ok, "\(stop)")
             #expect(stop.output.contains("cancelled") && stop.output.contains("laptop port \(port) closed"), "\(stop)")
-            try Cluster.waitFor("job \(job) to end", seconds: 40) {
-                !["RUNNING", "PENDING", "COMPLETING"].contains(try Cluster.state("alice", job).0)
-            }
+            try Cluster.waitForEnd("alice", job)
             try Cluster.waitFor("no ssh of lap1 left", seconds: 20) { try Self.sshOf("lap1").isEmpty }
             #expect(Self.loginSockets(job).isEmpty)
             #expect(try Self.listeners(port).isEmpty)
@@ -161,9 +159,7 @@ extension EndToEnd {
             // stop from the second laptop: no job, no laptop ssh of its own, no login socket.
             let stop = try Self.laptop("lap2", "hpcserve --host hpc stop \(job)")
             #expect(stop.ok, "\(stop)")
-            try Cluster.waitFor("job \(job) to end", seconds: 40) {
-                !["RUNNING", "PENDING", "COMPLETING"].contains(try Cluster.state("alice", job).0)
-            }
+            try Cluster.waitForEnd("alice", job)
             try Cluster.waitFor("no ssh of lap2 left", seconds: 20) { try Self.sshOf("lap2").isEmpty }
             #expect(Self.loginSockets(job).isEmpty)
             #expect(try Self.listeners(8889).isEmpty)

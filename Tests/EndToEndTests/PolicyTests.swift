@@ -77,9 +77,7 @@ extension EndToEnd {
             try Cluster.waitFor("the job's sshd to end", seconds: 30) {
                 (try Cluster.local(["pgrep", "-u", "alice", "-f", "sshd -i -f"])).trimmed.isEmpty
             }
-            try Cluster.waitFor("job \(job) to end", seconds: 40) {
-                !["RUNNING", "PENDING", "COMPLETING"].contains(try Cluster.state("alice", job).0)
-            }
+            try Cluster.waitForEnd("alice", job)
         }
 
         /// `--host hpc` from the laptop where nobody may ssh to nodes: the login side goes through the
@@ -113,9 +111,7 @@ extension EndToEnd {
 
             let stop = try Laptop.laptop("lap1", "\(remote)hpcserve --host hpc stop \(job)")
             #expect(stop.ok && stop.output.contains("cancelled"), "\(stop)")
-            try Cluster.waitFor("job \(job) to end", seconds: 40) {
-                !["RUNNING", "PENDING", "COMPLETING"].contains(try Cluster.state("alice", job).0)
-            }
+            try Cluster.waitForEnd("alice", job)
             try Cluster.waitFor("no sshd -i or srun step of alice", seconds: 30) {
                 let ps = try Cluster.liveProcesses("alice")
                 return !ps.contains("sshd -i") && !ps.contains("srun --overlap")
@@ -183,9 +179,7 @@ extension EndToEnd {
             #expect(landed.output == "e2e-payload\nalice\n", "\(landed)")
             // The job's sshd listens on nothing: only the node's own sshd has a port.
             try Cluster.hpcserve("alice", "stop \(job)")
-            try Cluster.waitFor("job \(job) to end", seconds: 40) {
-                !["RUNNING", "PENDING", "COMPLETING"].contains(try Cluster.state("alice", job).0)
-            }
+            try Cluster.waitForEnd("alice", job)
             try Cluster.waitFor("no sshd -i or srun step of alice", seconds: 30) {
                 let ps = try Cluster.liveProcesses("alice")
                 return !ps.contains("sshd -i") && !ps.contains("srun --overlap")
@@ -266,9 +260,7 @@ extension EndToEnd {
             #expect(try Cluster.on("login", "alice", "squeue --me -h -o %i").trimmed == job, "still one job")
             // stop: the job, its steps, sshd and the server all end; the laptop's ssh with them.
             try Cluster.hpcserve("alice", "stop \(job)")
-            try Cluster.waitFor("job \(job) to end", seconds: 40) {
-                !["RUNNING", "PENDING", "COMPLETING"].contains(try Cluster.state("alice", job).0)
-            }
+            try Cluster.waitForEnd("alice", job)
             try Cluster.waitFor("no sshd -i, srun step or server of alice", seconds: 30) {
                 let ps = try Cluster.liveProcesses("alice")
                 return !ps.contains("sshd -i") && !ps.contains("srun --overlap") && !ps.contains("http.server")
@@ -287,19 +279,14 @@ extension EndToEnd {
                 "login", "alice",
                 "cd \(dir) && printf '\(answer)\\n' | script -qec 'HPCSERVE_NODE_SSH=yes hpcserve jupyter --time 10' "
                     + "/dev/null", timeout: 180)
-            let job = try #require(
-                r.output.split(separator: "\n").first { $0.contains("submitted job ") }?
-                    .components(separatedBy: "submitted job ").last?.split(separator: " ").first.map(String.init),
-                "\(r)")
+            let job = try #require(Cluster.submittedJob(r.output), "\(r)")
             defer { _ = try? Cluster.cancel("alice", job) }
             #expect(r.status == 1, "\(r)")
             #expect(r.output.contains("Cancel job \(job)? [y/N] "), "\(r)")
             #expect(r.output.contains("hpcserve: error: cannot forward to node"), "\(r)")
             if cancels {
                 #expect(r.output.contains("[job \(job) cancelled; nothing left to stop]"), "\(r)")
-                try Cluster.waitFor("job \(job) to end", seconds: 40) {
-                    !["RUNNING", "PENDING", "COMPLETING"].contains(try Cluster.state("alice", job).0)
-                }
+                try Cluster.waitForEnd("alice", job)
                 #expect(try Cluster.state("alice", job).0 == "CANCELLED")
             } else {
                 #expect(r.output.contains("[job \(job) running; it keeps its node: reattach: hpcserve watch \(job)"))
@@ -321,19 +308,14 @@ extension EndToEnd {
                 "lap1",
                 "printf '\(answer)\\n' | script -qec 'HPCSERVE_NODE_SSH=yes HPCSERVE_REMOTE=none hpcserve --host hpc "
                     + "jupyter --time 10 --no-browser' /dev/null", timeout: 180)
-            let job = try #require(
-                r.output.split(separator: "\n").first { $0.contains("submitted job ") }?
-                    .components(separatedBy: "submitted job ").last?.split(separator: " ").first.map(String.init),
-                "\(r)")
+            let job = try #require(Cluster.submittedJob(r.output), "\(r)")
             defer { _ = try? Cluster.cancel("alice", job) }
             #expect(r.status == 1, "\(r)")
             #expect(r.output.contains("Cancel job \(job)? [y/N] "), "\(r)")
             #expect(r.output.contains("hpcserve: error: cannot forward to node"), "\(r)")
             if cancels {
                 #expect(r.output.contains("[job \(job) is cancelled; nothing left to stop]"), "\(r)")
-                try Cluster.waitFor("job \(job) to end", seconds: 40) {
-                    !["RUNNING", "PENDING", "COMPLETING"].contains(try Cluster.state("alice", job).0)
-                }
+                try Cluster.waitForEnd("alice", job)
                 #expect(try Cluster.state("alice", job).0 == "CANCELLED")
                 try Cluster.waitFor("no ssh of lap1 left", seconds: 20) { try Laptop.sshOf("lap1").isEmpty }
                 #expect(Laptop.loginSockets(job).isEmpty)

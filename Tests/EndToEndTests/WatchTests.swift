@@ -242,9 +242,7 @@ extension EndToEnd.WatcherOnTheCluster {
         }
         // `list` tidies what ssh leaves (it never unlinks its socket) once Slurm says the job is
         // over (the forward can end while the job is still COMPLETING, its trap stopping Jupyter).
-        try Cluster.waitFor("job \(job) to end", seconds: 60) {
-            !["RUNNING", "PENDING", "COMPLETING"].contains(try Cluster.state("alice", job).0)
-        }
+        try Cluster.waitForEnd("alice", job, seconds: 60)
         try Cluster.hpcserve("alice", "list")
         #expect(!FileManager.default.fileExists(atPath: "/home/alice/.hpcserve/jobs/\(job)/server.sock"))
     }

@@ -279,11 +279,8 @@ extension EndToEnd {
                 "login", "alice",
                 "cd \(dir) && printf '\(answer)\\n' | script -qec 'HPCSERVE_NODE_SSH=yes hpcserve jupyter --time 10' "
                     + "/dev/null", timeout: 180)
-            let job = try #require(Cluster.submittedJob(r.output), "\(r)")
+            let job = try Self.offered(r)
             defer { _ = try? Cluster.cancel("alice", job) }
-            #expect(r.status == 1, "\(r)")
-            #expect(r.output.contains("Cancel job \(job)? [y/N] "), "\(r)")
-            #expect(r.output.contains("hpcserve: error: cannot forward to node"), "\(r)")
             if cancels {
                 #expect(r.output.contains("[job \(job) cancelled; nothing left to stop]"), "\(r)")
                 try Cluster.waitForEnd("alice", job)
@@ -293,6 +290,16 @@ extension EndToEnd {
                 #expect(try Cluster.state("alice", job).0 == "RUNNING")
                 try Cluster.hpcserve("alice", "stop \(job)")
             }
+        }
+
+        /// The job of a run that was asked whether to cancel it after its forward failed: it exits 1,
+        /// with the question and the forward's error in its output.
+        static func offered(_ r: Run) throws -> String {
+            let job = try #require(Cluster.submittedJob(r.output), "\(r)")
+            #expect(r.status == 1, "\(r)")
+            #expect(r.output.contains("Cancel job \(job)? [y/N] "), "\(r)")
+            #expect(r.output.contains("hpcserve: error: cannot forward to node"), "\(r)")
+            return job
         }
 
         /// The same offer from the laptop (its own forward: HPCSERVE_REMOTE=none, node_ssh = yes):
@@ -308,11 +315,8 @@ extension EndToEnd {
                 "lap1",
                 "printf '\(answer)\\n' | script -qec 'HPCSERVE_NODE_SSH=yes HPCSERVE_REMOTE=none hpcserve --host hpc "
                     + "jupyter --time 10 --no-browser' /dev/null", timeout: 180)
-            let job = try #require(Cluster.submittedJob(r.output), "\(r)")
+            let job = try Self.offered(r)
             defer { _ = try? Cluster.cancel("alice", job) }
-            #expect(r.status == 1, "\(r)")
-            #expect(r.output.contains("Cancel job \(job)? [y/N] "), "\(r)")
-            #expect(r.output.contains("hpcserve: error: cannot forward to node"), "\(r)")
             if cancels {
                 #expect(r.output.contains("[job \(job) is cancelled; nothing left to stop]"), "\(r)")
                 try Cluster.waitForEnd("alice", job)

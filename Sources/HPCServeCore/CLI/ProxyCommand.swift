@@ -247,14 +247,7 @@ public enum ProxyCommand {
         if let host = context.remoteHost {
             return try await Laptop.sshConfig(parsed, name: name, words: words, host: host, context: context)
         }
-        let login: String
-        if let v = parsed.value("--login-host") {
-            login = try Validate.host(v, option: "--login-host")
-        } else if let v = try context.variable("HPCSERVE_LOGIN_HOST") {
-            login = try Validate.host(v, option: "environment variable HPCSERVE_LOGIN_HOST")
-        } else {
-            login = try Validate.host(ProcessInfo.processInfo.hostName, option: "this host's name (give --login-host)")
-        }
+        let login = try WatchCommand.loginHost(parsed, context: context)
         let paths = try SessionPaths.from(context)
         try paths.ensurePrivate()
         var key = JobSSH(job: "0", directory: paths.root, node: "")

@@ -116,14 +116,7 @@ public enum WatchCommand {
         _ parsed: ParsedArguments, context: Context, configuration: Configuration? = nil
     ) throws -> WatchOptions {
         // Both end up in the laptop command a person pastes: plain names only.
-        let host: String
-        if let v = parsed.value("--login-host") {
-            host = try Validate.host(v, option: "--login-host")
-        } else if let v = try context.variable("HPCSERVE_LOGIN_HOST") {
-            host = try Validate.host(v, option: "environment variable HPCSERVE_LOGIN_HOST")
-        } else {
-            host = try Validate.host(ProcessInfo.processInfo.hostName, option: "this host's name (give --login-host)")
-        }
+        let host = try loginHost(parsed, context: context)
         let user =
             try context.variable("USER").map {
                 try Validate.charset($0, option: "environment variable USER", allowed: "_.-@", what: "user name")
@@ -132,6 +125,16 @@ public enum WatchCommand {
         try readFlags(parsed, into: &options)
         try readNodeSSH(parsed, context: context, configuration: configuration, into: &options)
         return options
+    }
+
+    /// This login node as the laptop reaches it: --login-host, $HPCSERVE_LOGIN_HOST or the host
+    /// name, a plain name (it goes into a command a person pastes, and into ssh's config).
+    static func loginHost(_ parsed: ParsedArguments, context: Context) throws -> String {
+        if let v = parsed.value("--login-host") { return try Validate.host(v, option: "--login-host") }
+        if let v = try context.variable("HPCSERVE_LOGIN_HOST") {
+            return try Validate.host(v, option: "environment variable HPCSERVE_LOGIN_HOST")
+        }
+        return try Validate.host(ProcessInfo.processInfo.hostName, option: "this host's name (give --login-host)")
     }
 
     /// node_ssh (the configuration files, then HPCSERVE_NODE_SSH, checked there: yes, no or auto)
